@@ -1,0 +1,81 @@
+"""Configuration read from the environment, with defaults for the embedded run."""
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+CONTEXTS = ("orders", "inventory", "payments", "dashboard")
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def data_dir() -> Path:
+    return Path(env_str("EVENTFLOW_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+
+
+def redis_url_with_db(url: str, offset: int) -> str:
+    """The same Redis server with the database index moved by `offset` (broker 0, channels 1)."""
+    parts = urlsplit(url)
+    path = parts.path.strip("/")
+    base = int(path) if path.isdigit() else 0
+    return urlunsplit((parts.scheme, parts.netloc, f"/{base + offset}", parts.query, ""))
+
+
+def databases() -> dict:
+    """One database per context (plus `default` for Django's own apps).
+
+    Embedded: one SQLite file per alias under the data folder. With DATABASE_URL
+    pointing at PostgreSQL: database `<name>_<alias>` on that server.
+    """
+    aliases = ("default", *CONTEXTS)
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        import dj_database_url
+
+        base = dj_database_url.parse(url, conn_max_age=0)
+        if base["ENGINE"] != "django.db.backends.postgresql":
+            raise RuntimeError(f"DATABASE_URL must be a postgres:// URL, got engine {base['ENGINE']}")
+        stem = base["NAME"] or "eventflow"
+        result = {}
+        for alias in aliases:
+            cfg = dict(base)
+            cfg["NAME"] = f"{stem}_{alias}"
+            cfg["TEST"] = {"NAME": f"{stem}_{alias}"}
+            result[alias] = cfg
+        return result
+    folder = data_dir()
+    result = {}
+    for alias in aliases:
+        path = str(folder / f"{alias}.sqlite3")
+        result[alias] = {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": path,
+            # Several worker processes write each file: WAL lets readers go on, the
+            # busy timeout waits instead of failing, IMMEDIATE takes the write lock
+            # up front so two writers never deadlock upgrading their locks.
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            "TEST": {"NAME": path},
+        }
+    return result

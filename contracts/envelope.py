@@ -1,0 +1,137 @@
+"""The envelope every event travels in (see ARCHITECTURE.md, "The event envelope")."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from contracts.registry import ContractError, event_class, to_payload, validate_payload
+
+ENVELOPE_FIELDS = (
+    "event_id",
+    "event_type",
+    "version",
+    "producer",
+    "correlation_id",
+    "causation_id",
+    "occurred_at",
+    "payload",
+)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """An event with its identity and lineage. `payload` is the JSON form of `event`."""
+
+    event_id: str
+    event_type: str
+    version: int
+    producer: str
+    correlation_id: str
+    causation_id: str | None
+    occurred_at: str
+    payload: dict
+    event: Any
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in ENVELOPE_FIELDS}
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _check_uuid(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise ContractError(f"expected a UUID string, got {type(value).__name__}", field=field)
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise ContractError(f"not a UUID: {value!r}", field=field) from None
+    return value
+
+
+def build_envelope(
+    event: Any,
+    *,
+    producer: str,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+) -> Envelope:
+    """Wrap an event object. A new flow gets a new correlation id."""
+    event_type = type(event).__name__
+    cls = event_class(event_type)
+    if cls is not type(event):
+        raise ContractError(f"{event_type} is not the registered class", field="event_type")
+    if producer != cls.producer:
+        raise ContractError(
+            f"{event_type} is produced by {cls.producer!r}, not {producer!r}", field="producer"
+        )
+    event_id = str(uuid.uuid4())
+    correlation_id = _check_uuid(correlation_id, "correlation_id") if correlation_id else str(uuid.uuid4())
+    if causation_id is not None:
+        _check_uuid(causation_id, "causation_id")
+    payload = to_payload(event)
+    return Envelope(
+        event_id=event_id,
+        event_type=event_type,
+        version=cls.schema_version,
+        producer=producer,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        occurred_at=_now_iso(),
+        payload=payload,
+        event=validate_payload(event_type, payload),
+    )
+
+
+def parse_envelope(data: Any) -> Envelope:
+    """Check a received envelope against the catalog; raise ContractError naming the field."""
+    if not isinstance(data, dict):
+        raise ContractError(f"expected an object, got {type(data).__name__}", field="envelope")
+    missing = [name for name in ENVELOPE_FIELDS if name not in data]
+    if missing:
+        raise ContractError("missing field", field=missing[0])
+    extra = sorted(set(data) - set(ENVELOPE_FIELDS))
+    if extra:
+        raise ContractError("unexpected field", field=extra[0])
+    _check_uuid(data["event_id"], "event_id")
+    _check_uuid(data["correlation_id"], "correlation_id")
+    if data["causation_id"] is not None:
+        _check_uuid(data["causation_id"], "causation_id")
+    if not isinstance(data["event_type"], str):
+        raise ContractError("expected a string", field="event_type")
+    cls = event_class(data["event_type"])
+    if data["version"] != cls.schema_version:
+        raise ContractError(
+            f"{cls.__name__} version {data['version']!r} is not supported (expected {cls.schema_version})",
+            field="version",
+        )
+    if data["producer"] != cls.producer:
+        raise ContractError(
+            f"{cls.__name__} is produced by {cls.producer!r}, not {data['producer']!r}", field="producer"
+        )
+    if not isinstance(data["occurred_at"], str):
+        raise ContractError("expected an ISO 8601 string", field="occurred_at")
+    try:
+        datetime.fromisoformat(data["occurred_at"].replace("Z", "+00:00"))
+    except ValueError:
+        raise ContractError(f"not an ISO 8601 time: {data['occurred_at']!r}", field="occurred_at") from None
+    try:
+        event = validate_payload(cls.__name__, data["payload"])
+    except ContractError as exc:
+        field = f"payload.{exc.field}" if exc.field and exc.field != "payload" else "payload"
+        raise ContractError(str(exc).split(": ", 1)[-1], field=field) from None
+    return Envelope(
+        event_id=data["event_id"],
+        event_type=data["event_type"],
+        version=data["version"],
+        producer=data["producer"],
+        correlation_id=data["correlation_id"],
+        causation_id=data["causation_id"],
+        occurred_at=data["occurred_at"],
+        payload=data["payload"],
+        event=event,
+    )

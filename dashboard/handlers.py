@@ -1,0 +1,13 @@
+"""The dashboard subscribes to every event and to every delivery receipt."""
+
+from dashboard import services
+from eventbus import subscribe
+from eventbus.registry import ALL_EVENTS, on_receipt
+
+
+def record_event(event, envelope):
+    services.log_event(envelope)
+
+
+subscribe("dashboard", {ALL_EVENTS: record_event})
+on_receipt(services.log_receipt)

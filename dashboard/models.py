@@ -1,0 +1,52 @@
+"""The dashboard's own data: an append-only log of every envelope and receipt."""
+
+from django.db import models
+
+
+class LogEntry(models.Model):
+    """One envelope (kind=event) or delivery receipt (kind=receipt). `seq` orders them all."""
+
+    EVENT, RECEIPT = "event", "receipt"
+    KINDS = [(EVENT, "event"), (RECEIPT, "receipt")]
+
+    seq = models.BigAutoField(primary_key=True)
+    # Makes a redelivered receipt or envelope a no-op: "event:<id>" or "receipt:<id>:<context>:<attempt>:<outcome>".
+    entry_key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=10, choices=KINDS)
+    event_id = models.CharField(max_length=64, db_index=True)
+    event_type = models.CharField(max_length=100, db_index=True)
+    producer = models.CharField(max_length=50, db_index=True)
+    context = models.CharField(max_length=50, blank=True)
+    correlation_id = models.CharField(max_length=64, db_index=True)
+    causation_id = models.CharField(max_length=64, blank=True, null=True)
+    outcome = models.CharField(max_length=20, blank=True)
+    data = models.JSONField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["seq"]
+        verbose_name_plural = "log entries"
+
+    def __str__(self):
+        return f"#{self.seq} {self.kind} {self.event_type}"
+
+    def as_message(self) -> dict:
+        """The websocket / API form of this entry."""
+        base = {"type": self.kind, "seq": self.seq, "recorded_at": self.recorded_at.isoformat()}
+        if self.kind == self.EVENT:
+            base["envelope"] = self.data
+        else:
+            base["receipt"] = self.data
+        return base
+
+
+class ContextView(models.Model):
+    """The latest local view state each context reported in a receipt."""
+
+    context = models.CharField(max_length=50, primary_key=True)
+    view = models.JSONField()
+    seq = models.BigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.context

@@ -1,0 +1,82 @@
+"""Writes of the dashboard: append to the log, then broadcast what was appended."""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import IntegrityError, transaction
+
+from dashboard.models import ContextView, LogEntry
+
+log = logging.getLogger("dashboard")
+
+GROUP = "events"
+DB = "dashboard"
+
+
+def broadcast(entries: list[LogEntry]) -> None:
+    """Send appended entries to every connected websocket (best effort: clients fill gaps by seq)."""
+    layer = get_channel_layer()
+    if layer is None or not entries:
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            GROUP, {"type": "log.entries", "items": [entry.as_message() for entry in entries]}
+        )
+    except Exception as exc:
+        log.warning("broadcast of %s entries failed: %s", len(entries), exc)
+
+
+def _append(**fields) -> LogEntry | None:
+    try:
+        with transaction.atomic(using=DB):
+            return LogEntry.objects.using(DB).create(**fields)
+    except IntegrityError:
+        return None  # already logged: a redelivery
+
+
+def log_event(envelope) -> LogEntry | None:
+    """Append an envelope to the log (called by the dashboard's handler for every event)."""
+    entry = _append(
+        entry_key=f"event:{envelope.event_id}",
+        kind=LogEntry.EVENT,
+        event_id=envelope.event_id,
+        event_type=envelope.event_type,
+        producer=envelope.producer,
+        context=envelope.producer,
+        correlation_id=envelope.correlation_id,
+        causation_id=envelope.causation_id,
+        data=envelope.as_dict(),
+    )
+    if entry is not None:
+        transaction.on_commit(lambda: broadcast([entry]), using=DB)
+    return entry
+
+
+def log_receipt(receipt: dict) -> LogEntry | None:
+    """Append a delivery receipt; keep the context's latest local view."""
+    key = ":".join(
+        str(receipt.get(k, "")) for k in ("event_id", "context", "attempt", "outcome", "finished_at")
+    )
+    with transaction.atomic(using=DB):
+        entry = _append(
+            entry_key=f"receipt:{key}"[:200],
+            kind=LogEntry.RECEIPT,
+            event_id=str(receipt.get("event_id", ""))[:64],
+            event_type=str(receipt.get("event_type", ""))[:100],
+            producer=str(receipt.get("producer", ""))[:50],
+            context=str(receipt.get("context", ""))[:50],
+            correlation_id=str(receipt.get("correlation_id", ""))[:64],
+            causation_id=receipt.get("causation_id"),
+            outcome=str(receipt.get("outcome", ""))[:20],
+            data=receipt,
+        )
+        if entry is not None and isinstance(receipt.get("view"), dict):
+            ContextView.objects.using(DB).update_or_create(
+                context=entry.context, defaults={"view": receipt["view"], "seq": entry.seq}
+            )
+    if entry is not None:
+        broadcast([entry])
+    return entry

@@ -1,0 +1,132 @@
+"""deliver(): run a context's handlers for one envelope, exactly once in effect.
+
+The inbox row and everything the handlers write (including the events they
+publish) commit in one transaction of the subscriber's database. A redelivery
+finds the inbox row and is acknowledged as a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import traceback
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from contracts import ContractError, parse_envelope
+from eventbus import registry
+from eventbus.lineage import current_envelope
+from eventbus.models import DeadLetter, InboxMessage
+
+log = logging.getLogger("eventbus.deliver")
+
+OK, DUPLICATE, FAILED, DEAD = "ok", "duplicate", "failed", "dead"
+
+# The last view state each context reported from this process, to send it only when it changed.
+_last_view_hash: dict[str, str] = {}
+
+
+def now_iso() -> str:
+    return timezone.now().isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Outcome:
+    outcome: str
+    started_at: str
+    finished_at: str = ""
+    error: str = ""
+    view: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _envelope_fields(raw) -> dict:
+    raw = raw if isinstance(raw, dict) else {}
+    return {
+        "event_id": str(raw.get("event_id", "")),
+        "event_type": str(raw.get("event_type", "")),
+        "producer": str(raw.get("producer", "")),
+        "correlation_id": str(raw.get("correlation_id", "")),
+        "causation_id": raw.get("causation_id"),
+        "published_at": raw.get("occurred_at"),
+    }
+
+
+def dead_letter(context: str, raw, error: str, *, tries: int) -> None:
+    fields = _envelope_fields(raw)
+    DeadLetter.objects.using(context).create(
+        event_id=fields["event_id"][:64],
+        event_type=fields["event_type"][:100],
+        envelope=raw if isinstance(raw, (dict, list)) else {"raw": repr(raw)},
+        error=error,
+        tries=tries,
+    )
+
+
+def handle(context: str, raw) -> Outcome:
+    """Validate and handle one envelope in `context`. Raises on handler error
+    (the caller retries); a contract violation is dead-lettered at once."""
+    started = now_iso()
+    try:
+        envelope = parse_envelope(raw)
+    except ContractError as exc:
+        reason = f"invalid envelope: {exc}"
+        dead_letter(context, raw, reason, tries=1)
+        return Outcome(DEAD, started, now_iso(), error=reason)
+    handlers = registry.handlers_for(context, envelope.event_type)
+    token = current_envelope.set(envelope)
+    try:
+        with transaction.atomic(using=context):
+            try:
+                with transaction.atomic(using=context):
+                    InboxMessage.objects.using(context).create(
+                        event_id=envelope.event_id, event_type=envelope.event_type
+                    )
+            except IntegrityError:
+                return Outcome(DUPLICATE, started, now_iso())
+            for handler in handlers:
+                handler(envelope.event, envelope)
+    finally:
+        current_envelope.reset(token)
+    return Outcome(OK, started, now_iso(), view=changed_view(context))
+
+
+def changed_view(context: str) -> dict | None:
+    """The context's local view if it differs from the last one this process sent."""
+    fn = registry.view_of(context)
+    if fn is None:
+        return None
+    try:
+        view = fn()
+    except Exception:  # a broken view must not fail a delivery that committed
+        log.exception("view of %s failed", context)
+        return None
+    digest = hashlib.sha1(json.dumps(view, sort_keys=True, default=str).encode()).hexdigest()
+    if _last_view_hash.get(context) == digest:
+        return None
+    _last_view_hash[context] = digest
+    return view
+
+
+def build_receipt(context: str, raw, outcome: Outcome, *, sent_at: str | None, received_at: str, attempt: int) -> dict:
+    receipt = {
+        **_envelope_fields(raw),
+        "context": context,
+        "outcome": outcome.outcome,
+        "error": outcome.error,
+        "attempt": attempt,
+        "sent_at": sent_at,
+        "received_at": received_at,
+        "started_at": outcome.started_at,
+        "finished_at": outcome.finished_at or now_iso(),
+    }
+    if outcome.view is not None:
+        receipt["view"] = outcome.view
+    return receipt
+
+
+def format_error(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()

@@ -1,0 +1,51 @@
+"""Outbox, inbox and dead letters. These tables exist in every context's database,
+so a state change and the events it causes commit in one local transaction."""
+
+from django.db import models
+
+
+class OutboxMessage(models.Model):
+    """An event committed by this context, waiting for (or past) its relay."""
+
+    event_id = models.UUIDField(unique=True)
+    event_type = models.CharField(max_length=100)
+    correlation_id = models.UUIDField(db_index=True)
+    envelope = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    send_attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.event_type} {self.event_id}"
+
+
+class InboxMessage(models.Model):
+    """An event this context has handled; its presence makes a redelivery a no-op."""
+
+    event_id = models.UUIDField(unique=True)
+    event_type = models.CharField(max_length=100)
+    handled_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.event_type} {self.event_id}"
+
+
+class DeadLetter(models.Model):
+    """A delivery that failed validation or every try. Kept with its error until retried."""
+
+    event_id = models.CharField(max_length=64, db_index=True)
+    event_type = models.CharField(max_length=100, blank=True)
+    envelope = models.JSONField()
+    error = models.TextField()
+    tries = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    retried_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.event_type or '?'} {self.event_id}: {self.error[:60]}"

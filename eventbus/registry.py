@@ -1,0 +1,83 @@
+"""Who subscribes to what. Each context declares its table in its own handlers.py;
+the relay reads this registry and never imports a context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from contracts import event_class, event_types
+
+ALL_EVENTS = "*"
+
+Handler = Callable[[Any, Any], None]
+
+_subscriptions: dict[str, dict[str, list[Handler]]] = {}
+_views: dict[str, Callable[[], dict]] = {}
+_receipt_handlers: list[Callable[[dict], None]] = []
+
+
+def subscribe(context: str, table: dict[str, Handler | list[Handler]]) -> None:
+    """Declare `context`'s handlers: {event type (or "*"): handler or [handlers]}.
+
+    A handler is called as handler(event, envelope) inside the context's
+    transaction; what it publishes commits with it.
+    """
+    known = set(event_types())
+    routes = _subscriptions.setdefault(context, {})
+    for event_type, handlers in table.items():
+        if event_type != ALL_EVENTS and event_type not in known:
+            event_class(event_type)  # raises ContractError naming the unknown type
+        handlers = handlers if isinstance(handlers, list) else [handlers]
+        existing = routes.setdefault(event_type, [])
+        existing.extend(h for h in handlers if h not in existing)
+
+
+def register_view(context: str, fn: Callable[[], dict]) -> None:
+    """The function that returns `context`'s local view state (JSON-able) for receipts."""
+    _views[context] = fn
+
+
+def on_receipt(fn: Callable[[dict], None]) -> None:
+    """Register the consumer of delivery receipts (the dashboard)."""
+    if fn not in _receipt_handlers:
+        _receipt_handlers.append(fn)
+
+
+def receipt_handlers() -> list[Callable[[dict], None]]:
+    return list(_receipt_handlers)
+
+
+def handlers_for(context: str, event_type: str) -> list[Handler]:
+    routes = _subscriptions.get(context, {})
+    return [*routes.get(event_type, []), *routes.get(ALL_EVENTS, [])]
+
+
+def subscribers_of(event_type: str) -> list[str]:
+    """Contexts that take `event_type`, in a stable order."""
+    return sorted(
+        context
+        for context, routes in _subscriptions.items()
+        if event_type in routes or ALL_EVENTS in routes
+    )
+
+
+def contexts() -> list[str]:
+    return sorted(_subscriptions)
+
+
+def view_of(context: str) -> Callable[[], dict] | None:
+    return _views.get(context)
+
+
+def topology() -> dict:
+    """Nodes and producer -> subscriber routes, for the dashboard graph."""
+    routes = []
+    producers = set()
+    for event_type in event_types():
+        producer = event_class(event_type).producer
+        producers.add(producer)
+        for subscriber in subscribers_of(event_type):
+            routes.append({"event_type": event_type, "producer": producer, "subscriber": subscriber})
+    nodes = sorted(set(contexts()) | producers)
+    return {"nodes": nodes, "routes": routes}

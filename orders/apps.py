@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class OrdersConfig(AppConfig):
+    name = "orders"
+    label = "orders"
+    database = "orders"
+    default_auto_field = "django.db.models.BigAutoField"

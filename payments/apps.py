@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class PaymentsConfig(AppConfig):
+    name = "payments"
+    label = "payments"
+    database = "payments"
+    default_auto_field = "django.db.models.BigAutoField"
