@@ -1,0 +1,1 @@
+"""Development stack: a private Redis server and the processes `make run` and the tests start."""

@@ -1,0 +1,194 @@
+"""The command lines of eventflow's processes, shared by `make run` and the tests,
+and a small supervisor that runs them with their output prefixed by name."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from devstack._children import die_with_parent, killpg_quietly
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONTEXT_QUEUES = ("orders", "inventory", "payments", "dashboard")
+
+
+def worker_argv(queue: str, *, concurrency: int = 1, loglevel: str = "INFO") -> list[str]:
+    """A Celery worker that consumes one context's queue.
+
+    Prefetch 1 with the fair scheduler: a paused consumer must not hold messages
+    it already fetched. No gossip/mingle: workers need nothing from each other.
+    """
+    return [
+        sys.executable, "-m", "celery", "-A", "config", "worker",
+        "-Q", queue, "-n", f"{queue}@%h",
+        "--concurrency", str(concurrency), "--pool", "prefork",
+        "--prefetch-multiplier", "1", "-O", "fair",
+        "--without-gossip", "--without-mingle",
+        "--loglevel", loglevel,
+    ]  # fmt: skip
+
+
+def daphne_argv(port: int, host: str = "127.0.0.1") -> list[str]:
+    return [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"]
+
+
+def sweep_argv() -> list[str]:
+    """The relay sweep: resends outbox rows left unsent (run with cwd = REPO_ROOT)."""
+    return [sys.executable, "manage.py", "relay_sweep"]
+
+
+_COLOURS = ("36", "33", "35", "32", "34", "91", "96", "93")  # ANSI foregrounds
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen
+    colour: str
+    stopping: bool = False
+    reported: bool = False
+    pump: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class Supervisor:
+    """Starts named children, prefixes their output, notices deaths and stops them all.
+
+    Each child runs in its own process group (a Ctrl-C in the terminal reaches only
+    us, so we choose the stop order) with cwd = the repo root.
+    """
+
+    def __init__(
+        self,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path = REPO_ROOT,
+        out: TextIO | None = None,
+        colour: bool | None = None,
+    ) -> None:
+        self.env = dict(os.environ if env is None else env)
+        self.cwd = Path(cwd)
+        self.out = out or sys.stdout
+        if colour is None:
+            colour = self.out.isatty() and "NO_COLOR" not in os.environ
+        self.colour = colour
+        self.children: dict[str, Child] = {}
+        self._colours = itertools.cycle(_COLOURS)
+        self._lock = threading.Lock()
+
+    # --- output ---------------------------------------------------------------
+    def _prefix(self, child: Child) -> str:
+        width = max(len(name) for name in self.children)
+        label = f"{child.name:<{width}} | "
+        return f"\033[{child.colour}m{label}\033[0m" if self.colour else label
+
+    def say(self, line: str, child: Child | None = None) -> None:
+        """Write one line (prefixed with the child's name when given)."""
+        text = (self._prefix(child) if child else "") + line.rstrip("\r\n") + "\n"
+        with self._lock:
+            self.out.write(text)
+            self.out.flush()
+
+    def _pump(self, child: Child) -> None:
+        for raw in iter(child.process.stdout.readline, b""):
+            self.say(raw.decode("utf-8", "replace"), child)
+        child.process.stdout.close()
+
+    # --- lifecycle ------------------------------------------------------------
+    def start(self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> Child:
+        if name in self.children and self.children[name].process.poll() is None:
+            raise RuntimeError(f"{name} is already running (pid {self.children[name].pid})")
+        child_env = {**self.env, **(env or {})}
+        child_env.setdefault("PYTHONUNBUFFERED", "1")  # lines as they happen, not per 8 KB
+        process = subprocess.Popen(
+            list(argv),
+            cwd=self.cwd,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        child = Child(name=name, argv=list(argv), process=process, colour=next(self._colours))
+        child.pump = threading.Thread(target=self._pump, args=(child,), name=f"pump-{name}", daemon=True)
+        self.children[name] = child
+        child.pump.start()
+        return child
+
+    def poll(self) -> list[tuple[str, int]]:
+        """Children that died on their own since the last call, each reported once."""
+        dead = []
+        for child in self.children.values():
+            code = child.process.poll()
+            if code is not None and not child.stopping and not child.reported:
+                child.reported = True
+                dead.append((child.name, code))
+                if child.pump:
+                    child.pump.join(timeout=1)  # its last words first
+                self.say(f"*** {child.name} (pid {child.pid}) died: {describe_exit(code)}")
+        return dead
+
+    def alive(self, name: str) -> bool:
+        child = self.children.get(name)
+        return child is not None and child.process.poll() is None
+
+    def stop(self, *names: str, timeout: float = 10, force: bool = False) -> None:
+        """Stop the named children (all when none given) together.
+
+        SIGTERM goes to each group leader only: a Celery worker then finishes its
+        running task and stops its own pool (pool processes reset SIGTERM to the
+        default, so a group-wide SIGTERM would kill tasks midway). After `timeout`,
+        or at once with force=True, SIGKILL goes to the whole group, and to any
+        process left in a group whose leader has exited.
+        """
+        chosen = [self.children[n] for n in (names or list(self.children)) if n in self.children]
+        for child in chosen:
+            child.stopping = True
+            if child.process.poll() is None:
+                if force:
+                    killpg_quietly(child.pid, signal.SIGKILL)
+                else:
+                    child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in chosen:
+            try:
+                child.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.say(f"*** {child.name} did not stop within {timeout:g}s: SIGKILL")
+                killpg_quietly(child.pid, signal.SIGKILL)
+                child.process.wait()
+            killpg_quietly(child.pid, signal.SIGKILL)  # stragglers of the group, if any
+            if child.pump:
+                child.pump.join(timeout=2)
+
+    def stop_all(self, timeout: float = 10) -> None:
+        self.stop(timeout=timeout)
+
+    def __enter__(self) -> Supervisor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_all()
