@@ -120,6 +120,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 EVENTFLOW_VISIBILITY_TIMEOUT = env_int("EVENTFLOW_VISIBILITY_TIMEOUT", 60)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": EVENTFLOW_VISIBILITY_TIMEOUT,
+    # Look for messages abandoned by a dead worker every 2 s (kombu's default is
+    # about every 100 s), so recovery takes visibility_timeout plus a little.
+    "unacked_restore_interval": 2,
+    "unacked_restore_throttle": 1,
     "socket_timeout": 5,
     "socket_connect_timeout": 5,
     "retry_on_timeout": True,

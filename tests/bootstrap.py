@@ -1,0 +1,54 @@
+"""pytest plugin loaded before Django (`-p tests.bootstrap`): a private world for the suite.
+
+It points the settings at a fresh data folder, a private redis-server on a free
+port, fresh PostgreSQL databases when DATABASE_URL is set, and short timeouts;
+it starts that Redis for the session and stops it at the end. The suite never
+touches a Redis or database that happens to run on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from devstack.redis import RedisServer, free_port
+
+TMP = Path(tempfile.mkdtemp(prefix="eventflow-test-"))
+REDIS_PORT = free_port()
+
+TEST_ENV = {
+    "EVENTFLOW_DATA_DIR": str(TMP / "data"),
+    "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+    "EVENTFLOW_EXTRA_APPS": "tests.probe",
+    "EVENTFLOW_VISIBILITY_TIMEOUT": "8",
+    "EVENTFLOW_MAX_TRIES": "3",
+    "EVENTFLOW_RETRY_BACKOFF": "0.2",
+    "EVENTFLOW_SWEEP_GRACE": "1",
+    "EVENTFLOW_SWEEP_INTERVAL": "0.5",
+    "EVENTFLOW_LOG_LEVEL": "WARNING",
+    "DJANGO_SETTINGS_MODULE": "config.settings",
+    "DJANGO_DEBUG": "0",
+}
+os.environ.update(TEST_ENV)
+
+_redis: RedisServer | None = None
+
+
+def redis_server() -> RedisServer:
+    assert _redis is not None, "the private Redis is started in pytest_configure"
+    return _redis
+
+
+def pytest_configure(config):
+    global _redis
+    _redis = RedisServer(TMP / "redis", port=REDIS_PORT, logfile=TMP / "logs" / "redis.log").start()
+
+
+def pytest_unconfigure(config):
+    if _redis is not None:
+        _redis.stop()
+    keep = os.environ.get("EVENTFLOW_KEEP_TEST_DATA")
+    if not keep:
+        shutil.rmtree(TMP, ignore_errors=True)

@@ -1,0 +1,17 @@
+from dataclasses import dataclass
+from typing import ClassVar
+
+from contracts import register
+
+
+@register
+@dataclass(frozen=True)
+class ProbePinged:
+    """A test event: the payments-side probe handler records `probe_id`, after
+    sleeping `sleep` seconds, unless `fail` tells it to raise."""
+
+    schema_version: ClassVar[int] = 1
+    producer: ClassVar[str] = "inventory"
+    probe_id: str
+    sleep: float = 0.0
+    fail: bool = False

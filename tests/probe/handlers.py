@@ -1,0 +1,19 @@
+import os
+import time
+
+from eventbus import subscribe
+from tests.probe import events  # noqa: F401  registers ProbePinged in the catalog
+from tests.probe.models import ProbeEffect
+
+
+def record_probe(event, envelope):
+    # Deliberately not idempotent by itself: only the inbox stands between a
+    # redelivery and a second row.
+    if event.sleep:
+        time.sleep(event.sleep)
+    if event.fail:
+        raise RuntimeError(f"probe {event.probe_id} was told to fail")
+    ProbeEffect.objects.using("payments").create(probe_id=event.probe_id, event_id=envelope.event_id, pid=os.getpid())
+
+
+subscribe("payments", {"ProbePinged": record_probe})

@@ -1,0 +1,64 @@
+"""The catalog refuses what does not fit, naming the field."""
+
+import copy
+
+import pytest
+
+from contracts import ContractError, Customer, Line, OrderRequested, build_envelope, parse_envelope
+
+
+def order_requested_envelope() -> dict:
+    event = OrderRequested(
+        order_id="o-1", customer=Customer(name="Ada", email="ada@example.com"),
+        lines=(Line(sku="SKU-1", qty=2),), payment_token="tok_visa",
+    )
+    return build_envelope(event, producer="orders").as_dict()
+
+
+def test_round_trip_keeps_everything():
+    data = order_requested_envelope()
+    envelope = parse_envelope(copy.deepcopy(data))
+    assert envelope.as_dict() == data
+    assert envelope.event.lines[0].qty == 2
+    assert envelope.event.customer.email == "ada@example.com"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda d: d.update(event_type="OrderTeleported"), "event_type"),
+        (lambda d: d["payload"].pop("payment_token"), "payload.payment_token"),
+        (lambda d: d["payload"]["lines"][0].update(qty="2"), "payload.lines[0].qty"),
+        (lambda d: d["payload"]["lines"][0].update(qty=True), "payload.lines[0].qty"),
+        (lambda d: d["payload"]["customer"].update(phone="123"), "payload.customer.phone"),
+        (lambda d: d["payload"].update(discount=5), "payload.discount"),
+        (lambda d: d["payload"].update(lines={"sku": "x"}), "payload.lines"),
+        (lambda d: d.pop("correlation_id"), "correlation_id"),
+        (lambda d: d.update(event_id="not-a-uuid"), "event_id"),
+        (lambda d: d.update(version=2), "version"),
+        (lambda d: d.update(producer="payments"), "producer"),
+        (lambda d: d.update(extra="x"), "extra"),
+    ],
+)
+def test_parse_names_the_offending_field(mutate, field):
+    data = order_requested_envelope()
+    mutate(data)
+    with pytest.raises(ContractError) as caught:
+        parse_envelope(data)
+    assert caught.value.field == field
+    assert field in str(caught.value)
+
+
+def test_build_refuses_a_payload_of_the_wrong_type():
+    event = OrderRequested(order_id="o-1", customer=Customer(name="Ada", email="a@b.c"),
+                           lines=(Line(sku="S", qty="2"),), payment_token="tok_visa")
+    with pytest.raises(ContractError, match=r"lines\[0\]\.qty"):
+        build_envelope(event, producer="orders")
+
+
+def test_build_refuses_the_wrong_producer():
+    event = OrderRequested(order_id="o-1", customer=Customer(name="Ada", email="a@b.c"),
+                           lines=(Line(sku="S", qty=1),), payment_token="tok_visa")
+    with pytest.raises(ContractError) as caught:
+        build_envelope(event, producer="inventory")
+    assert caught.value.field == "producer"
