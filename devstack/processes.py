@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -55,6 +55,8 @@ class Child:
     argv: list[str]
     process: subprocess.Popen
     colour: str
+    ready_text: str | None = None
+    ready: threading.Event = field(default_factory=threading.Event, repr=False)
     stopping: bool = False
     reported: bool = False
     pump: threading.Thread | None = field(default=None, repr=False)
@@ -113,11 +115,22 @@ class Supervisor:
 
     def _pump(self, child: Child) -> None:
         for raw in iter(child.process.stdout.readline, b""):
-            self.say(raw.decode("utf-8", "replace"), child)
+            line = raw.decode("utf-8", "replace")
+            self.say(line, child)
+            if child.ready_text and child.ready_text in line:
+                child.ready.set()
         child.process.stdout.close()
 
     # --- lifecycle ------------------------------------------------------------
-    def start(self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> Child:
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        ready_text: str | None = None,
+    ) -> Child:
+        """Start `argv` as `name`; `child.ready` is set once a line of its output contains ready_text."""
         if name in self.children and self.children[name].process.poll() is None:
             raise RuntimeError(f"{name} is already running (pid {self.children[name].pid})")
         child_env = {**self.env, **(env or {})}
@@ -132,7 +145,7 @@ class Supervisor:
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
-        child = Child(name=name, argv=list(argv), process=process, colour=next(self._colours))
+        child = Child(name=name, argv=list(argv), process=process, colour=next(self._colours), ready_text=ready_text)
         child.pump = threading.Thread(target=self._pump, args=(child,), name=f"pump-{name}", daemon=True)
         self.children[name] = child
         child.pump.start()
@@ -150,6 +163,16 @@ class Supervisor:
                     child.pump.join(timeout=1)  # its last words first
                 self.say(f"*** {child.name} (pid {child.pid}) died: {describe_exit(code)}")
         return dead
+
+    def wait_ready(self, *names: str, timeout: float = 30, cancel: Callable[[], bool] = lambda: False) -> list[str]:
+        """Wait until the named children printed their ready_text; return those that did not."""
+        deadline = time.monotonic() + timeout
+        for name in names:
+            child = self.children[name]
+            while not child.ready.wait(0.1) and child.process.poll() is None:
+                if cancel() or time.monotonic() > deadline:
+                    break
+        return [name for name in names if not self.children[name].ready.is_set()]
 
     def alive(self, name: str) -> bool:
         child = self.children.get(name)
