@@ -6,3 +6,6 @@ class InventoryConfig(AppConfig):
     label = "inventory"
     database = "inventory"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from inventory import handlers  # noqa: F401  registers the subscriptions

@@ -1,1 +1,10 @@
-urlpatterns = []
+from django.urls import path
+
+from orders import views
+
+urlpatterns = [
+    path("orders/new/", views.order_new, name="orders-new"),
+    path("api/products/", views.api_products, name="api-products"),
+    path("api/orders/", views.api_orders, name="api-orders"),
+    path("api/orders/<str:order_id>/", views.api_order_detail, name="api-order-detail"),
+]

@@ -6,3 +6,6 @@ class PaymentsConfig(AppConfig):
     label = "payments"
     database = "payments"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from payments import handlers  # noqa: F401  registers the subscriptions

@@ -1,0 +1,112 @@
+"""Inventory's admin. Products are created, repriced and restocked or corrected
+through inventory's services, so each edit publishes InventoryChanged; stock
+counters and the version are never edited by hand."""
+
+from django import forms
+from django.contrib import admin, messages
+
+from eventbus.admin_base import ContextModelAdmin, ReadOnlyContextAdmin
+from inventory import services
+from inventory.models import Product, RejectedOrder, Reservation, StockAdjustment
+
+
+class ProductAddForm(forms.ModelForm):
+    initial_stock = forms.IntegerField(min_value=0, initial=0)
+
+    class Meta:
+        model = Product
+        fields = ("sku", "name", "price")
+
+
+class ProductChangeForm(forms.ModelForm):
+    """Changes go through services: a new price, and/or a stock change with a reason."""
+
+    new_price = forms.DecimalField(required=False, max_digits=10, decimal_places=2, min_value=0,
+                                   help_text="Leave empty to keep the price.")
+    stock_change = forms.IntegerField(required=False, help_text="Units to add (restock) or remove (correction, negative).")
+    adjustment_kind = forms.ChoiceField(choices=StockAdjustment.KINDS, initial=StockAdjustment.RESTOCK)
+    adjustment_reason = forms.CharField(required=False, max_length=200)
+
+    class Meta:
+        model = Product
+        fields = ()
+
+    def clean(self):
+        data = super().clean()
+        change = data.get("stock_change")
+        if change:
+            if not (data.get("adjustment_reason") or "").strip():
+                self.add_error("adjustment_reason", "a stock change needs a reason")
+            if data.get("adjustment_kind") == StockAdjustment.RESTOCK and change < 0:
+                self.add_error("adjustment_kind", "a restock adds stock; use a correction to remove some")
+            new_on_hand = self.instance.on_hand + change
+            if new_on_hand < max(self.instance.reserved, 0):
+                self.add_error("stock_change", f"on hand would be {new_on_hand}: below zero or below the "
+                                               f"{self.instance.reserved} reserved for orders")
+        return data
+
+
+@admin.register(Product)
+class ProductAdmin(ContextModelAdmin):
+    using = "inventory"
+    list_display = ("sku", "name", "price", "on_hand", "reserved", "available", "version", "updated_at")
+    search_fields = ("sku", "name")
+
+    def get_form(self, request, obj=None, **kwargs):
+        kwargs["form"] = ProductChangeForm if obj is not None else ProductAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("sku", "name", "price", "initial_stock")
+        return ("sku", "name", "price", "on_hand", "reserved", "available", "version",
+                "new_price", "stock_change", "adjustment_kind", "adjustment_reason")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return ("sku", "name", "price", "on_hand", "reserved", "available", "version")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # orders' views and reservations refer to products by SKU
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        try:
+            if not change:
+                created = services.product_create(sku=data["sku"], name=data["name"], price=data["price"],
+                                                  on_hand=data["initial_stock"])
+                obj.pk = created.pk
+                return
+            if data.get("new_price") is not None and data["new_price"] != obj.price:
+                services.product_reprice(sku=obj.sku, price=data["new_price"])
+            if data.get("stock_change"):
+                services.stock_adjust(sku=obj.sku, delta=data["stock_change"], reason=data["adjustment_reason"],
+                                      kind=data["adjustment_kind"])
+        except services.StockError as exc:
+            messages.error(request, str(exc))
+        obj.refresh_from_db(using=self.using) if obj.pk else None
+
+    def save_related(self, request, form, formsets, change):
+        pass  # a product has no relations; the service already saved it
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyContextAdmin):
+    using = "inventory"
+    list_display = ("order_id", "status", "lines", "reason", "updated_at")
+    list_filter = ("status",)
+    search_fields = ("order_id",)
+
+
+@admin.register(StockAdjustment)
+class StockAdjustmentAdmin(ReadOnlyContextAdmin):
+    using = "inventory"
+    list_display = ("sku", "kind", "delta", "reason", "at")
+    search_fields = ("sku", "reason")
+
+
+@admin.register(RejectedOrder)
+class RejectedOrderAdmin(ReadOnlyContextAdmin):
+    using = "inventory"
+    list_display = ("order_id", "reason", "at")

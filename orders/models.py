@@ -1,0 +1,72 @@
+"""Orders: the orders themselves and a local view of products fed by InventoryChanged."""
+
+from django.db import models
+
+
+class ProductView(models.Model):
+    """Orders' copy of a product, fed only by InventoryChanged; a newer `version` wins."""
+
+    sku = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    on_hand = models.IntegerField(default=0)
+    reserved = models.IntegerField(default=0)
+    available = models.IntegerField(default=0)
+    version = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sku"]
+
+    def __str__(self):
+        return f"{self.sku} v{self.version}"
+
+
+class Order(models.Model):
+    """An order and the facts seen about it. A row may exist before its OrderRequested
+    (a placeholder, `requested` False) when another event about it arrived first.
+    Once CONFIRMED or REJECTED, the status never changes again."""
+
+    PENDING, CONFIRMED, REJECTED = "PENDING", "CONFIRMED", "REJECTED"
+    STATUSES = [(s, s.title()) for s in (PENDING, CONFIRMED, REJECTED)]
+
+    order_id = models.UUIDField(unique=True)
+    requested = models.BooleanField(default=False)
+    customer_name = models.CharField(max_length=100, blank=True)
+    customer_email = models.CharField(max_length=254, blank=True)
+    payment_token = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=10, choices=STATUSES, default=PENDING, db_index=True)
+    reason = models.CharField(max_length=500, blank=True)
+    total = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    has_reservation = models.BooleanField(default=False)
+    has_authorization = models.BooleanField(default=False)
+    payment_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    @property
+    def is_decided(self) -> bool:
+        return self.status != self.PENDING
+
+    def __str__(self):
+        return f"{self.order_id} {self.status}"
+
+
+class OrderLine(models.Model):
+    """One line of an order, priced from the local view when the order was recorded."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    sku = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    qty = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.qty} x {self.sku}"
