@@ -23,7 +23,7 @@ def on_stock_reserved(event, envelope):
 
 
 def on_stock_reservation_failed(event, envelope):
-    services.order_reject(order_id=event.order_id, reason=event.reason)
+    services.order_note_reservation_failed(order_id=event.order_id, reason=event.reason)
 
 
 def on_payment_authorized(event, envelope):
@@ -31,7 +31,7 @@ def on_payment_authorized(event, envelope):
 
 
 def on_payment_declined(event, envelope):
-    services.order_reject(order_id=event.order_id, reason=f"payment declined: {event.reason}")
+    services.order_note_declined(order_id=event.order_id, reason=event.reason)
 
 
 subscribe("orders", {

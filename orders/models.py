@@ -23,9 +23,11 @@ class ProductView(models.Model):
 
 
 class Order(models.Model):
-    """An order and the facts seen about it. A row may exist before its OrderRequested
-    (a placeholder, `requested` False) when another event about it arrived first.
-    Once CONFIRMED or REJECTED, the status never changes again."""
+    """An order and the facts seen about it. order_place writes the request as seen in
+    the local view (prices, `view_shortage`); the OrderRequested handler sets `requested`
+    and acts. A row may also start as a bare placeholder when another event about the
+    order arrives first. Facts are kept until the order can be decided; once CONFIRMED
+    or REJECTED, the status never changes again."""
 
     PENDING, CONFIRMED, REJECTED = "PENDING", "CONFIRMED", "REJECTED"
     STATUSES = [(s, s.title()) for s in (PENDING, CONFIRMED, REJECTED)]
@@ -42,6 +44,11 @@ class Order(models.Model):
     has_reservation = models.BooleanField(default=False)
     has_authorization = models.BooleanField(default=False)
     payment_id = models.CharField(max_length=64, blank=True)
+    # The local view's shortage when the order was placed ("" = none seen).
+    view_shortage = models.CharField(max_length=500, blank=True)
+    # Failures reported before the order could be decided.
+    stock_failure = models.CharField(max_length=500, blank=True)
+    payment_failure = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
 

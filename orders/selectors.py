@@ -15,11 +15,12 @@ def product_list() -> list[ProductView]:
 
 
 def order_get(order_id) -> Order | None:
-    """The recorded order (None if unknown, not a UUID, or only a placeholder so far)."""
+    """The order as placed (None if unknown, not a UUID, or only a placeholder so far)."""
     try:
-        return Order.objects.using(DB).prefetch_related("lines").filter(order_id=str(order_id), requested=True).first()
+        order = Order.objects.using(DB).prefetch_related("lines").filter(order_id=str(order_id)).first()
     except Exception:  # a malformed id is simply unknown
         return None
+    return order if order is not None and order.total is not None else None
 
 
 def order_as_dict(order: Order) -> dict:

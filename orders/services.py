@@ -1,8 +1,12 @@
 """Writes of orders. Only orders changes orders; every decision is published.
 
-The handlers call the `order_note_*` services in any delivery order: an Order row is
-created on the first fact seen (a placeholder until its OrderRequested), and the
-order is decided once enough facts are in. A decided order never changes status.
+order_place writes the request as the local view saw it (prices, any shortage) and
+publishes OrderRequested in one transaction. The handlers call the other services
+in any delivery order: facts are kept on the Order row (created on the first fact
+seen, a placeholder until the request is known) and the order is decided once
+OrderRequested has been handled and enough facts are in. What the order is checked
+against is fixed at request time, so the decision does not depend on delivery order.
+A decided order never changes status again.
 """
 
 from __future__ import annotations
@@ -30,24 +34,50 @@ class PlacedOrder:
     correlation_id: str
 
 
+def _snapshot(order: Order, lines) -> None:
+    """Price `lines` ((sku, qty) pairs) and check their stock in the local view, now."""
+    views = {v.sku: v for v in ProductView.objects.using(DB).filter(sku__in={sku for sku, _ in lines})}
+    priced = [
+        OrderLine(order=order, sku=sku, qty=qty, name=views[sku].name if sku in views else sku,
+                  unit_price=views[sku].price if sku in views else Decimal("0.00"))
+        for sku, qty in lines
+    ]
+    wanted: dict[str, int] = {}
+    for sku, qty in lines:
+        wanted[sku] = wanted.get(sku, 0) + qty
+    shortages = [
+        f"{sku} (requested {qty}, available {views[sku].available if sku in views else 0})"
+        for sku, qty in sorted(wanted.items())
+        if sku not in views or views[sku].available < qty
+    ]
+    order.total = sum((line.unit_price * line.qty for line in priced), Decimal("0.00"))
+    order.currency = CURRENCY
+    order.view_shortage = ", ".join(shortages)[:500]
+    order.save(using=DB)
+    OrderLine.objects.using(DB).bulk_create(priced)
+
+
 def order_place(*, customer_name, customer_email, lines, payment_token) -> PlacedOrder:
     """Validate a request against the local view and publish OrderRequested (a new flow).
 
-    `lines` is [{"sku": str, "qty": int}]. Raises OrderInvalid({field: [messages]});
-    nothing is published then. The order itself is recorded by the OrderRequested handler."""
+    `lines` is [{"sku": str, "qty": int}]. Raises OrderInvalid({field: [messages]}) and
+    publishes nothing when the request is invalid. Stock is not a validation error: an
+    order beyond the local view's stock is placed and rejected by the flow, visibly."""
     errors = validate_order(
         customer_name=customer_name, customer_email=customer_email, lines=lines, payment_token=payment_token
     )
     if errors:
         raise OrderInvalid(errors)
     order_id = str(uuid.uuid4())
+    customer = Customer(name=customer_name.strip(), email=customer_email.strip())
     event = OrderRequested(
-        order_id=order_id,
-        customer=Customer(name=customer_name.strip(), email=customer_email.strip()),
+        order_id=order_id, customer=customer, payment_token=payment_token,
         lines=tuple(Line(sku=line["sku"], qty=line["qty"]) for line in lines),
-        payment_token=payment_token,
     )
     with transaction.atomic(using=DB):
+        order = Order(order_id=order_id, customer_name=customer.name, customer_email=customer.email,
+                      payment_token=payment_token)
+        _snapshot(order, [(line.sku, line.qty) for line in event.lines])
         envelope = publish(event, context=DB)
     return PlacedOrder(order_id=order_id, correlation_id=envelope.correlation_id)
 
@@ -70,58 +100,42 @@ def _locked(order_id: str) -> Order:
     return order
 
 
-def _reject(order: Order, reason: str) -> None:
-    if order.is_decided:
-        return
-    order.status, order.reason, order.decided_at = Order.REJECTED, reason[:500], timezone.now()
-    order.save(using=DB)
-    publish(OrderRejected(order_id=str(order.order_id), reason=reason), context=DB)
-
-
 def _decide(order: Order) -> None:
-    """Confirm once the order is known, its stock held and its payment authorised."""
-    if order.is_decided or not (order.requested and order.has_reservation and order.has_authorization):
+    """Reject on the first failure known (local view, stock, payment, in that order) or
+    confirm once stock is held and payment authorised. Waits for the request itself."""
+    if order.is_decided or not order.requested:
         return
-    order.status, order.decided_at = Order.CONFIRMED, timezone.now()
-    order.save(using=DB)
-    publish(OrderConfirmed(order_id=str(order.order_id), total=f"{order.total:.2f}"), context=DB)
+    failure = next((reason for reason in (
+        f"out of stock (local view): {order.view_shortage}" if order.view_shortage else "",
+        order.stock_failure,
+        f"payment declined: {order.payment_failure}" if order.payment_failure else "",
+    ) if reason), "")
+    if failure:
+        order.status, order.reason, order.decided_at = Order.REJECTED, failure[:500], timezone.now()
+        order.save(using=DB)
+        publish(OrderRejected(order_id=str(order.order_id), reason=failure), context=DB)
+    elif order.has_reservation and order.has_authorization:
+        order.status, order.decided_at = Order.CONFIRMED, timezone.now()
+        order.save(using=DB)
+        publish(OrderConfirmed(order_id=str(order.order_id), total=f"{order.total:.2f}"), context=DB)
 
 
 def order_record(*, order_id: str, customer_name: str, customer_email: str, lines, payment_token: str) -> Order:
-    """Record a requested order as PENDING, priced from the local view, then check the
-    local view's stock: a shortage rejects it, else payment is requested. Idempotent."""
+    """Record a requested order as PENDING, then act on the local view's stock as seen
+    when it was placed: a shortage rejects it, else payment is requested. Idempotent."""
     with transaction.atomic(using=DB):
         order = _locked(order_id)
         if order.requested:
             return order
-        views = {v.sku: v for v in ProductView.objects.using(DB).filter(sku__in={line.sku for line in lines})}
+        if not order.lines.exists():  # not placed through order_place: check the view now
+            order.customer_name, order.customer_email = customer_name[:100], customer_email[:254]
+            order.payment_token = payment_token[:64]
+            _snapshot(order, [(line.sku, line.qty) for line in lines])
         order.requested = True
-        order.customer_name, order.customer_email = customer_name[:100], customer_email[:254]
-        order.payment_token, order.currency = payment_token[:64], CURRENCY
-        priced = [
-            OrderLine(order=order, sku=line.sku, qty=line.qty,
-                      name=views[line.sku].name if line.sku in views else line.sku,
-                      unit_price=views[line.sku].price if line.sku in views else Decimal("0.00"))
-            for line in lines
-        ]
-        order.total = sum((line.unit_price * line.qty for line in priced), Decimal("0.00"))
         order.save(using=DB)
-        OrderLine.objects.using(DB).bulk_create(priced)
-        if order.is_decided:
-            return order
-        wanted: dict[str, int] = {}
-        for line in lines:
-            wanted[line.sku] = wanted.get(line.sku, 0) + line.qty
-        shortages = [
-            f"{sku} (requested {qty}, available {views[sku].available if sku in views else 0})"
-            for sku, qty in sorted(wanted.items())
-            if sku not in views or views[sku].available < qty
-        ]
-        if shortages:
-            _reject(order, "out of stock (local view): " + ", ".join(shortages))
-            return order
-        publish(PaymentRequested(order_id=order_id, amount=f"{order.total:.2f}", currency=CURRENCY,
-                                 payment_token=payment_token), context=DB)
+        if not order.view_shortage:
+            publish(PaymentRequested(order_id=order_id, amount=f"{order.total:.2f}", currency=order.currency,
+                                     payment_token=order.payment_token), context=DB)
         _decide(order)
     return order
 
@@ -131,6 +145,16 @@ def order_note_reserved(*, order_id: str) -> Order:
     with transaction.atomic(using=DB):
         order = _locked(order_id)
         order.has_reservation = True
+        order.save(using=DB)
+        _decide(order)
+    return order
+
+
+def order_note_reservation_failed(*, order_id: str, reason: str) -> Order:
+    """Inventory could not hold the order's stock: the order will be rejected."""
+    with transaction.atomic(using=DB):
+        order = _locked(order_id)
+        order.stock_failure = order.stock_failure or reason[:500]
         order.save(using=DB)
         _decide(order)
     return order
@@ -146,9 +170,11 @@ def order_note_authorized(*, order_id: str, payment_id: str) -> Order:
     return order
 
 
-def order_reject(*, order_id: str, reason: str) -> Order:
-    """Reject the order unless it is already decided (publishes OrderRejected)."""
+def order_note_declined(*, order_id: str, reason: str) -> Order:
+    """Payments refused the order's payment: the order will be rejected."""
     with transaction.atomic(using=DB):
         order = _locked(order_id)
-        _reject(order, reason)
+        order.payment_failure = order.payment_failure or reason[:450]
+        order.save(using=DB)
+        _decide(order)
     return order

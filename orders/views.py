@@ -93,7 +93,7 @@ def api_orders(request):
 
 @require_GET
 def api_order_detail(request, order_id):
-    """An order as orders recorded it; 404 until its OrderRequested has been handled."""
+    """An order as placed and decided so far; 404 JSON if unknown."""
     order = selectors.order_get(order_id)
     if order is None:
         return JsonResponse({"errors": {"order_id": ["unknown order"]}}, status=404)
