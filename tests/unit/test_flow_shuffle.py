@@ -204,7 +204,9 @@ def test_an_order_requested_from_elsewhere_is_priced_from_the_view_when_handled(
     envelope = build_envelope(OrderRequested(order_id=order_id, customer=Customer(name="Bo", email="bo@example.com"),
                                              lines=(Line(sku=f"{prefix}-A", qty=3),), payment_token="tok_visa"),
                               producer="orders")
-    bus = InProcessBus(seed=7, duplicates=0.5)
+    # Without order_place's snapshot the stock check uses the view when the event is
+    # handled, so this one is delivered in publication order (FIFO).
+    bus = InProcessBus(duplicates=0.5)
     bus.pending += [(c, envelope.as_dict(), False) for c in ("orders", "inventory")]
     bus.run()
     state = final_state(order_id, prefix)
