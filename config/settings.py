@@ -136,6 +136,9 @@ EVENTFLOW_RETRY_BACKOFF = env_float("EVENTFLOW_RETRY_BACKOFF", 0.5)  # seconds, 
 EVENTFLOW_SWEEP_INTERVAL = env_float("EVENTFLOW_SWEEP_INTERVAL", 1.0)
 # An outbox row not sent this many seconds after commit is the sweep's to send.
 EVENTFLOW_SWEEP_GRACE = env_float("EVENTFLOW_SWEEP_GRACE", 2.0)
+# A sent event still missing from a subscriber's inbox after this long is sent
+# again (a broker that lost its data is noticed at once through its epoch).
+EVENTFLOW_REDELIVER_AFTER = env_float("EVENTFLOW_REDELIVER_AFTER", 300.0)
 
 LOGGING = {
     "version": 1,

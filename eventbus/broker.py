@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import redis
 from django.conf import settings
 
@@ -25,3 +27,20 @@ def queue_depths(queues: list[str]) -> dict[str, int]:
 
 def ping() -> None:
     client().ping()
+
+
+EPOCH_KEY = "eventflow:broker-epoch"
+
+
+def epoch() -> str:
+    """An id the broker keeps while it keeps its data; a new one after it lost them.
+
+    Relayed rows remember it; a row sent under an older epoch was lost with the
+    broker's data and must be sent again.
+    """
+    conn = client()
+    current = conn.get(EPOCH_KEY)
+    if current is None:
+        conn.set(EPOCH_KEY, uuid.uuid4().hex, nx=True)
+        current = conn.get(EPOCH_KEY)
+    return current.decode()

@@ -14,6 +14,11 @@ class OutboxMessage(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
     send_attempts = models.PositiveIntegerField(default=0)
+    # The broker's identity when this row was last sent: if the broker lost its
+    # data since, the messages are gone and the sweep sends them again.
+    broker_epoch = models.CharField(max_length=64, blank=True)
+    # Set once every subscriber has the event in its inbox (or dead letters).
+    confirmed_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["id"]

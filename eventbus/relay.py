@@ -1,22 +1,39 @@
 """The relay: after commit, send each outbox row to every subscribing context's queue.
 
-Rows the after-commit send could not deliver to the broker (broker down, process
-killed between commit and send) stay unsent; the sweep sends them later.
+Rows the after-commit send could not hand to the broker (broker down, process
+killed between commit and send) stay unsent; the sweep sends them later. A sent
+row stays unconfirmed until every subscriber has the event in its inbox (or its
+dead letters); if the broker lost its data in between (a new broker epoch) or
+the row waited longer than EVENTFLOW_REDELIVER_AFTER, the sweep sends it again
+to the subscribers that lack it. Delivery is at-least-once; inboxes dedupe.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from eventbus import registry, transport
-from eventbus.models import OutboxMessage
+from eventbus import broker, registry, transport
+from eventbus.models import DeadLetter, InboxMessage, OutboxMessage
 
 log = logging.getLogger("eventbus.relay")
+
+_epoch_cache: tuple[float, str] = (0.0, "")
+
+
+def current_epoch() -> str:
+    """The broker epoch, asked at most once a second per process."""
+    global _epoch_cache
+    checked, value = _epoch_cache
+    if time.monotonic() - checked > 1.0 or not value:
+        value = broker.epoch()
+        _epoch_cache = (time.monotonic(), value)
+    return value
 
 
 def relay_after_commit(context: str, event_id: str) -> None:
@@ -27,18 +44,19 @@ def _iso(moment) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def send_row(context: str, row: OutboxMessage) -> bool:
-    """Send one row to each subscriber; mark it sent. False if the broker refused."""
+def send_row(context: str, row: OutboxMessage, subscribers: list[str] | None = None) -> bool:
+    """Send one row to `subscribers` (default: all of them); mark it sent. False if the broker refused."""
     sent_at = _iso(timezone.now())
     try:
-        for subscriber in registry.subscribers_of(row.event_type):
+        epoch = current_epoch()
+        for subscriber in registry.subscribers_of(row.event_type) if subscribers is None else subscribers:
             transport.send_delivery(subscriber, row.envelope, sent_at=sent_at)
     except Exception as exc:  # broker down: leave it for the sweep
         OutboxMessage.objects.using(context).filter(pk=row.pk).update(send_attempts=row.send_attempts + 1)
         log.warning("relay: %s %s not sent (%s); the sweep will retry", context, row.event_id, exc)
         return False
     OutboxMessage.objects.using(context).filter(pk=row.pk).update(
-        sent_at=timezone.now(), send_attempts=row.send_attempts + 1
+        sent_at=timezone.now(), send_attempts=row.send_attempts + 1, broker_epoch=epoch
     )
     return True
 
@@ -58,11 +76,56 @@ def send_pending(context: str, *, event_ids: list[str] | None = None, older_than
     return sent
 
 
+def _received_by(subscriber: str, event_ids: list) -> set[str]:
+    """Event ids `subscriber` has handled or dead-lettered."""
+    handled = InboxMessage.objects.using(subscriber).filter(event_id__in=event_ids).values_list("event_id", flat=True)
+    dead = DeadLetter.objects.using(subscriber).filter(event_id__in=[str(e) for e in event_ids]).values_list("event_id", flat=True)
+    return {str(e) for e in handled} | {str(e) for e in dead}
+
+
+def confirm_and_redeliver(context: str, *, older_than: float, redeliver_after: float, limit: int = 500) -> tuple[int, int]:
+    """Confirm sent rows every subscriber has; resend lost ones. Returns (confirmed, resent)."""
+    now = timezone.now()
+    rows = list(
+        OutboxMessage.objects.using(context)
+        .filter(sent_at__isnull=False, confirmed_at__isnull=True, sent_at__lte=now - timedelta(seconds=older_than))
+        .order_by("id")[:limit]
+    )
+    if not rows:
+        return 0, 0
+    wanted = {row.pk: set(registry.subscribers_of(row.event_type)) for row in rows}
+    have: dict[str, set[str]] = {}
+    for subscriber in set().union(*wanted.values()):
+        ids = [row.event_id for row in rows if subscriber in wanted[row.pk]]
+        have[subscriber] = _received_by(subscriber, ids)
+    epoch = current_epoch()
+    confirmed, resent = [], 0
+    for row in rows:
+        missing = sorted(s for s in wanted[row.pk] if str(row.event_id) not in have[s])
+        if not missing:
+            confirmed.append(row.pk)
+            continue
+        lost_with_broker = row.broker_epoch != epoch
+        overdue = row.sent_at <= now - timedelta(seconds=redeliver_after)
+        if lost_with_broker or overdue:
+            log.warning("relay: resending %s %s to %s (%s)", context, row.event_id, ", ".join(missing),
+                        "the broker lost its data" if lost_with_broker else "overdue")
+            if not send_row(context, row, missing):
+                break
+            resent += 1
+    if confirmed:
+        OutboxMessage.objects.using(context).filter(pk__in=confirmed).update(confirmed_at=now)
+    return len(confirmed), resent
+
+
 def sweep_once() -> dict[str, int]:
-    """Resend every context's rows left unsent past the grace period."""
+    """Send rows left unsent past the grace period, confirm or resend sent ones; per context, rows sent."""
     grace = settings.EVENTFLOW_SWEEP_GRACE
-    return {
-        context: send_pending(context, older_than=grace)
-        for context in settings.DATABASES
-        if context != "default"
-    }
+    result = {}
+    for context in settings.DATABASES:
+        if context == "default":
+            continue
+        sent = send_pending(context, older_than=grace)
+        _, resent = confirm_and_redeliver(context, older_than=grace, redeliver_after=settings.EVENTFLOW_REDELIVER_AFTER)
+        result[context] = sent + resent
+    return result

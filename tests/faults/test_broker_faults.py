@@ -1,0 +1,127 @@
+"""Faults of the broker and of workers under a steady load: nothing lost, nothing applied twice."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connections
+
+from tests.support.audit import audit_since, outbox_mark
+from tests.support.bus import new_probe_id, probe_effects, publish_probe, receipt_outcomes
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.live]
+
+
+class SteadyLoad:
+    """Publish probes at `rate` per second from a thread until stopped; remember them."""
+
+    def __init__(self, rate: float = 20, sleep: float = 0.0):
+        self.rate, self.sleep = rate, sleep
+        self.probe_ids: list[str] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        try:
+            while not self._stop.is_set():
+                probe_id = new_probe_id()
+                publish_probe(probe_id, sleep=self.sleep)
+                self.probe_ids.append(probe_id)
+                time.sleep(1 / self.rate)
+        except Exception as exc:  # a publish must never fail: the outbox is local
+            self.errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+
+
+def effects_of(probe_ids):
+    from django.db.models import Count
+
+    from tests.probe.models import ProbeEffect
+
+    return dict(
+        ProbeEffect.objects.using("payments").filter(probe_id__in=probe_ids)
+        .values_list("probe_id").annotate(n=Count("id")).values_list("probe_id", "n")
+    )
+
+
+def effects_event_id(probe_id):
+    from tests.probe.models import ProbeEffect
+
+    return ProbeEffect.objects.using("payments").get(probe_id=probe_id).event_id
+
+
+def assert_all_applied_once(stack, mark, probe_ids, *, timeout=90):
+    assert probe_ids, "the load published nothing"
+    wait_for(lambda: len(effects_of(probe_ids)) == len(probe_ids), timeout=timeout,
+             message=f"all {len(probe_ids)} probes applied")
+    stack.wait_idle(timeout=timeout)
+    counts = effects_of(probe_ids)
+    twice = [p for p, n in counts.items() if n > 1]
+    audit = audit_since(mark, applied_twice=twice)
+    audit.assert_clean()
+    return audit
+
+
+def test_redis_restarted_with_its_data_lost_while_events_flow(stack, live_db):
+    mark = outbox_mark()
+    # With payments offline, its deliveries wait in the broker: they are what the crash loses.
+    stack.stop_worker("payments")
+    try:
+        with SteadyLoad(rate=25) as load:
+            wait_for(lambda: stack.broker().llen("payments") >= 20, message="deliveries queued for payments")
+            stack.redis.kill()
+            stack.redis.wipe()
+            time.sleep(1)
+            stack.redis.start()
+            assert stack.broker().llen("payments") == 0  # the queued deliveries are gone
+            time.sleep(2)
+    finally:
+        stack.start_worker("payments")
+    assert not load.errors
+    assert_all_applied_once(stack, mark, load.probe_ids)
+    # Workers consume again without a restart.
+    fresh = new_probe_id()
+    publish_probe(fresh)
+    wait_for(lambda: probe_effects(fresh) == 1, message="a fresh event after the data loss")
+
+
+def test_sigkill_a_worker_under_steady_load_then_start_a_new_one(stack, live_db):
+    mark = outbox_mark()
+    with SteadyLoad(rate=10, sleep=0.3) as load:
+        time.sleep(2)
+        stack.kill_worker("payments")
+        time.sleep(1)
+        stack.start_worker("payments")
+        time.sleep(2)
+    assert not load.errors
+    assert_all_applied_once(stack, mark, load.probe_ids)
+
+
+def test_a_handler_slower_than_the_visibility_timeout_is_not_applied_twice(stack, live_db):
+    from django.conf import settings
+
+    mark = outbox_mark()
+    probe_id = new_probe_id()
+    publish_probe(probe_id, sleep=settings.EVENTFLOW_VISIBILITY_TIMEOUT + 5)
+    # While it sleeps, the broker hands the message out again; the second copy
+    # waits on the inbox row and is acknowledged as a duplicate.
+    wait_for(lambda: probe_effects(probe_id) == 1, timeout=60, message="the slow handler to finish")
+    envelope_id = effects_event_id(probe_id)
+    wait_for(lambda: sorted(receipt_outcomes(envelope_id, "payments")) == ["duplicate", "ok"], timeout=60,
+             message="the broker's second copy acknowledged as a duplicate")
+    stack.wait_idle(timeout=60)
+    assert probe_effects(probe_id) == 1
+    audit_since(mark).assert_clean()
