@@ -1,31 +1,58 @@
-"""The /ws/events/ consumer: a snapshot on connect, then log entries in batches."""
+"""The /ws/events/ consumer: a snapshot on connect, then log entries in batches.
+
+Frames are paced: at most one every FRAME_INTERVAL (20 a second), whatever the
+load; entries arriving between frames ride together as {"type": "batch"}. Every
+QUEUES_INTERVAL a {"type": "queues"} message (queue depths, consumer online,
+handled and failed counts) rides along; its `seq` is the newest entry in the log
+and does not advance the client's seq (a client behind it for long has a gap).
+Customer emails are masked per connection unless the user is staff.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from dashboard import selectors
+from dashboard.privacy import masked, may_see_emails
 from dashboard.services import GROUP
+
+log = logging.getLogger("dashboard.consumers")
 
 # At most this many frames a second per socket; entries arriving between frames ride together.
 FRAME_INTERVAL = 0.05
+QUEUES_INTERVAL = 1.0
+
+
+def _queues_message() -> dict:
+    return {"type": "queues", "seq": selectors.last_seq(), "queues": selectors.queues()}
 
 
 class EventStreamConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.pending: list[dict] = []
+        self.pending_queues: dict | None = None
         self.flusher: asyncio.Task | None = None
+        self.ticker: asyncio.Task | None = None
+        self.last_frame_at = 0.0
+        self.unmasked = may_see_emails(self.scope.get("user"))
         await self.channel_layer.group_add(GROUP, self.channel_name)
         await self.accept()
-        await self.send_json(await database_sync_to_async(selectors.snapshot)())
+        await self.send_json(self.for_viewer(await database_sync_to_async(selectors.snapshot)()))
+        self.last_frame_at = asyncio.get_running_loop().time()
+        self.ticker = asyncio.ensure_future(self._tick_queues())
 
     async def disconnect(self, code):
         await self.channel_layer.group_discard(GROUP, self.channel_name)
-        if self.flusher is not None:
-            self.flusher.cancel()
+        for task in (self.flusher, self.ticker):
+            if task is not None:
+                task.cancel()
+
+    def for_viewer(self, message: dict) -> dict:
+        return message if self.unmasked else masked(message)
 
     # --- websocket frame handlers ---------------------------------------------
     async def receive_json(self, content, **kwargs):
@@ -35,14 +62,34 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
     # --- channel-layer message handlers -----------------------------------------
     async def log_entries(self, message):
         self.pending.extend(message["items"])
+        self._schedule_flush()
+
+    # --- pacing -------------------------------------------------------------------
+    def _schedule_flush(self):
         if self.flusher is None or self.flusher.done():
             self.flusher = asyncio.ensure_future(self._flush_soon())
 
     async def _flush_soon(self):
-        await asyncio.sleep(FRAME_INTERVAL)
+        loop = asyncio.get_running_loop()
+        # Wait for the frame slot; what arrives meanwhile joins this frame.
+        await asyncio.sleep(max(FRAME_INTERVAL, self.last_frame_at + FRAME_INTERVAL - loop.time()))
         items, self.pending = self.pending, []
+        queues, self.pending_queues = self.pending_queues, None
         items.sort(key=lambda item: item["seq"])
-        if len(items) == 1:
-            await self.send_json(items[0])
-        elif items:
-            await self.send_json({"type": "batch", "items": items})
+        items = [self.for_viewer(item) for item in items]
+        if queues is not None:
+            items.append(queues)
+        if not items:
+            return
+        self.last_frame_at = loop.time()
+        await self.send_json(items[0] if len(items) == 1 else {"type": "batch", "items": items})
+
+    async def _tick_queues(self):
+        while True:
+            await asyncio.sleep(QUEUES_INTERVAL)
+            try:
+                self.pending_queues = await database_sync_to_async(_queues_message)()
+            except Exception as exc:  # the page keeps its last numbers; the next tick tries again
+                log.warning("queues message failed: %s", exc)
+                continue
+            self._schedule_flush()

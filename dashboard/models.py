@@ -20,12 +20,18 @@ class LogEntry(models.Model):
     correlation_id = models.CharField(max_length=64, db_index=True)
     causation_id = models.CharField(max_length=64, blank=True, null=True)
     outcome = models.CharField(max_length=20, blank=True)
+    # payload.order_id of an event, when it has one: how a trace finds its order's flow.
+    order_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
     data = models.JSONField()
     recorded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["seq"]
         verbose_name_plural = "log entries"
+        indexes = [
+            # "latest receipt of context X" (is its consumer online?) without a scan.
+            models.Index(fields=["context", "kind", "seq"], name="dashboard_log_ctx_kind_seq"),
+        ]
 
     def __str__(self):
         return f"#{self.seq} {self.kind} {self.event_type}"

@@ -1,28 +1,64 @@
-"""Reads of the dashboard log."""
+"""Reads of the dashboard log: entries, one event's detail and causation chain,
+an order's trace, and the state of every context (queue, consumer, local view)."""
 
 from __future__ import annotations
 
+import threading
+import time
+from datetime import datetime
+from urllib.parse import quote
+
 from django.conf import settings
+from django.db.models import Count, Max, Q
 
 from dashboard.models import ContextView, LogEntry
 from eventbus import broker, registry
 
 DB = "dashboard"
 MAX_LIMIT = 1000
+MAX_CHAIN = 100
+MAX_TRACE_ENTRIES = 5000
+# A consumer that sent a receipt this recently is draining its queue.
+ONLINE_WINDOW = 5.0
+# Messages waiting this long with no receipt from the consumer: it is offline.
+OFFLINE_AFTER = 2.0
+
+FINAL_ORDER_EVENTS = {"OrderConfirmed": "CONFIRMED", "OrderRejected": "REJECTED"}
 
 
 def contexts() -> list[str]:
-    return [alias for alias in settings.DATABASES if alias != "default"]
+    """Every context: the database aliases plus any plugin context that subscribes."""
+    aliases = {alias for alias in settings.DATABASES if alias != "default"}
+    return sorted(aliases | set(registry.contexts()))
+
+
+# --- the log ---------------------------------------------------------------------
 
 
 def entries(*, after_seq: int | None = None, correlation_id: str | None = None,
-            event_type: str | None = None, limit: int = 200) -> list[LogEntry]:
-    """Log entries filtered; ascending after `after_seq`, else the newest `limit` in ascending order."""
+            event_type: str | None = None, producer: str | None = None, kind: str | None = None,
+            text: str | None = None, search_data: bool = False, limit: int = 200) -> list[LogEntry]:
+    """Log entries filtered; ascending after `after_seq`, else the newest `limit` in ascending order.
+
+    `text` matches ids, types, contexts and outcomes; with `search_data` (staff only,
+    since payloads hold unmasked emails) also anything inside the envelope or receipt.
+    """
     rows = LogEntry.objects.using(DB).all()
     if correlation_id:
         rows = rows.filter(correlation_id=correlation_id)
     if event_type:
         rows = rows.filter(event_type=event_type)
+    if producer:
+        rows = rows.filter(producer=producer)
+    if kind:
+        rows = rows.filter(kind=kind)
+    if text:
+        match = (Q(event_id__icontains=text) | Q(event_type__icontains=text) | Q(producer__icontains=text)
+                 | Q(context__icontains=text) | Q(correlation_id__icontains=text)
+                 | Q(order_id__icontains=text) | Q(outcome__icontains=text))
+        if search_data:
+            match |= Q(data__icontains=text)
+        rows = rows.filter(match)
     if after_seq is not None:
         return list(rows.filter(seq__gt=after_seq).order_by("seq")[:limit])
     return list(reversed(rows.order_by("-seq")[:limit]))
@@ -37,19 +73,261 @@ def views() -> dict:
     return {row.context: row.view for row in ContextView.objects.using(DB).all()}
 
 
-def queues() -> dict:
+def event_entry(event_id: str) -> LogEntry | None:
+    return LogEntry.objects.using(DB).filter(kind=LogEntry.EVENT, event_id=event_id).first()
+
+
+def receipts_of(event_id: str) -> list[LogEntry]:
+    return list(LogEntry.objects.using(DB).filter(kind=LogEntry.RECEIPT, event_id=event_id).order_by("seq"))
+
+
+def causation_chain(entry: LogEntry) -> list[LogEntry]:
+    """The events that led to `entry`, root first, ending with `entry` itself.
+
+    A cause the log has not seen (yet) ends the walk; so does a cycle.
+    """
+    chain, seen = [entry], {entry.event_id}
+    cause = entry.causation_id
+    while cause and cause not in seen and len(chain) < MAX_CHAIN:
+        parent = event_entry(cause)
+        if parent is None:
+            break
+        chain.append(parent)
+        seen.add(parent.event_id)
+        cause = parent.causation_id
+    return list(reversed(chain))
+
+
+def caused_by(event_id: str) -> list[LogEntry]:
+    return list(LogEntry.objects.using(DB).filter(kind=LogEntry.EVENT, causation_id=event_id).order_by("seq"))
+
+
+def admin_links(entry: LogEntry) -> list[dict]:
+    """Admin search pages of the entities an event touched (the owner's admin)."""
+    payload = (entry.data or {}).get("payload") or {}
+    links = []
+
+    def search(label: str, model: str, value) -> None:
+        links.append({"label": f"{label} {value}", "href": f"/admin/{model}/?q={quote(str(value), safe='')}"})
+
+    if entry.order_id:
+        search("Order", "orders/order", entry.order_id)
+    if payload.get("payment_id"):
+        search("Payment", "payments/payment", payload["payment_id"])
+    elif entry.order_id and entry.producer == "payments":
+        search("Payments of order", "payments/payment", entry.order_id)
+    skus = [payload.get("sku")] + [line.get("sku") for line in payload.get("lines") or [] if isinstance(line, dict)]
+    for sku in dict.fromkeys(s for s in skus if s):
+        search("Product", "inventory/product", sku)
+    links.append({"label": "This log entry", "href": f"/admin/dashboard/logentry/{entry.seq}/change/"})
+    return links
+
+
+def event_detail(event_id: str) -> dict | None:
+    """One event: its envelope, the receipts of its deliveries, its causation chain and what it caused."""
+    entry = event_entry(event_id)
+    if entry is None:
+        return None
+    return {
+        "event": entry.as_message(),
+        "receipts": [r.as_message() for r in receipts_of(event_id)],
+        "chain": [e.as_message() for e in causation_chain(entry)],
+        "caused": [e.as_message() for e in caused_by(event_id)],
+        "links": admin_links(entry),
+    }
+
+
+# --- an order's trace --------------------------------------------------------------
+
+
+def _time(value) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
     try:
-        return {"depths": broker.queue_depths(contexts()), "error": None}
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _ms(start, end) -> float | None:
+    a, b = _time(start), _time(end)
+    if a is None or b is None:
+        return None
+    return round((b - a).total_seconds() * 1000, 1)
+
+
+def hop_latency(receipt: dict) -> dict:
+    """Milliseconds of one delivery: published -> sent -> received -> started -> finished."""
+    return {
+        "relay_ms": _ms(receipt.get("published_at"), receipt.get("sent_at")),
+        "queue_ms": _ms(receipt.get("sent_at") or receipt.get("published_at"), receipt.get("received_at")),
+        "handle_ms": _ms(receipt.get("received_at"), receipt.get("finished_at")),
+        "published_to_received_ms": _ms(receipt.get("published_at"), receipt.get("received_at")),
+        "total_ms": _ms(receipt.get("published_at"), receipt.get("finished_at")),
+    }
+
+
+def _tree(events: list[LogEntry]) -> list[dict]:
+    """Nested {event_id, event_type, producer, seq, children} by causation; orphans become roots."""
+    nodes = {e.event_id: {"event_id": e.event_id, "event_type": e.event_type, "producer": e.producer,
+                          "seq": e.seq, "children": []} for e in events}
+    roots = []
+    for e in events:
+        parent = nodes.get(e.causation_id or "")
+        (parent["children"] if parent is not None and e.causation_id != e.event_id else roots).append(nodes[e.event_id])
+    return roots
+
+
+def order_state(order_id: str, events: list[LogEntry]) -> dict:
+    """The order as its events tell it: PENDING until OrderConfirmed or OrderRejected."""
+    state = {"order_id": order_id, "status": "UNKNOWN", "reason": "", "customer": None, "lines": [],
+             "total": None, "payment": None, "stock": None}
+    for e in events:
+        if e.order_id != order_id:
+            continue
+        payload = (e.data or {}).get("payload") or {}
+        if e.event_type == "OrderRequested":
+            state["customer"] = payload.get("customer")
+            state["lines"] = payload.get("lines") or []
+            if state["status"] == "UNKNOWN":
+                state["status"] = "PENDING"
+        elif e.event_type in FINAL_ORDER_EVENTS:
+            state["status"] = FINAL_ORDER_EVENTS[e.event_type]
+            state["reason"] = payload.get("reason", "")
+            if payload.get("total") is not None:
+                state["total"] = payload["total"]
+        elif e.event_type.startswith("Payment"):
+            state["payment"] = {"event_type": e.event_type, "amount": payload.get("amount"),
+                                "reason": payload.get("reason", "")}
+        elif e.event_type.startswith("Stock"):
+            state["stock"] = {"event_type": e.event_type, "reason": payload.get("reason", "")}
+        elif state["status"] == "UNKNOWN":
+            state["status"] = "PENDING"
+    return state
+
+
+def trace(order_id: str) -> dict | None:
+    """Every event and receipt of the order's flow (its correlation ids), with latencies,
+    the causation tree and the order's state. Reads the dashboard log only."""
+    correlation_ids = list(
+        LogEntry.objects.using(DB).filter(order_id=order_id).values_list("correlation_id", flat=True).distinct()
+    )
+    if not correlation_ids:
+        return None
+    rows = list(LogEntry.objects.using(DB).filter(correlation_id__in=correlation_ids).order_by("seq")[:MAX_TRACE_ENTRIES])
+    events = [r for r in rows if r.kind == LogEntry.EVENT]
+    receipts: dict[str, list[dict]] = {}
+    for r in rows:
+        if r.kind == LogEntry.RECEIPT:
+            receipts.setdefault(r.event_id, []).append({**r.as_message(), "latency": hop_latency(r.data)})
+    timeline = [{**e.as_message(), "receipts": receipts.pop(e.event_id, [])} for e in events]
+    return {
+        "order_id": order_id,
+        "correlation_ids": correlation_ids,
+        "last_seq": rows[-1].seq if rows else 0,
+        "state": order_state(order_id, events),
+        "timeline": timeline,
+        # Receipts whose event the log has not seen (yet): delivered before the dashboard logged it.
+        "orphan_receipts": [r for items in receipts.values() for r in items],
+        "tree": _tree(events),
+    }
+
+
+# --- contexts: queue depth, consumer online, handled and failed counts --------------
+
+
+class _ReceiptTally:
+    """Receipt counts per context and outcome, counted incrementally by seq so each
+    call reads only the rows appended since the last one (process-wide, thread-safe)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        self.upto = 0
+        self.counts: dict[str, dict[str, int]] = {}
+        self.last_receipt: dict[str, float] = {}
+
+    def read(self) -> tuple[dict, dict]:
+        with self.lock:
+            top = last_seq()
+            if top < self.upto:  # the log was recreated (tests, a fresh database)
+                self.reset()
+            if top > self.upto:
+                rows = (LogEntry.objects.using(DB)
+                        .filter(kind=LogEntry.RECEIPT, seq__gt=self.upto, seq__lte=top)
+                        .values("context", "outcome").annotate(n=Count("seq"), last=Max("recorded_at")))
+                for row in rows:
+                    per = self.counts.setdefault(row["context"], {})
+                    per[row["outcome"]] = per.get(row["outcome"], 0) + row["n"]
+                    stamp = row["last"].timestamp()
+                    self.last_receipt[row["context"]] = max(stamp, self.last_receipt.get(row["context"], 0))
+                self.upto = top
+            return {c: dict(v) for c, v in self.counts.items()}, dict(self.last_receipt)
+
+
+_tally = _ReceiptTally()
+_waiting_since: dict[str, float] = {}
+
+
+def consumer_online(context: str, depth: int | None, last_receipt: float | None, now: float) -> bool | None:
+    """True: it sent a receipt lately. False: messages wait and nobody drains them.
+    None: nothing to tell (an idle queue, or the broker did not answer)."""
+    if last_receipt is not None and now - last_receipt <= ONLINE_WINDOW:
+        _waiting_since.pop(context, None)
+        return True
+    if not depth:
+        _waiting_since.pop(context, None)
+        return None
+    since = _waiting_since.setdefault(context, now)
+    return False if now - since >= OFFLINE_AFTER else None
+
+
+def queues() -> dict:
+    """{"depths", "online", "handled", "failures", "error"} per context."""
+    names = contexts()
+    error = None
+    try:
+        depths = broker.queue_depths(names)
     except Exception as exc:
-        return {"depths": {}, "error": str(exc)}
+        depths, error = {}, str(exc)
+    counts, last_receipt = _tally.read()
+    now = time.time()
+    return {
+        "depths": depths,
+        "online": {c: consumer_online(c, depths.get(c), last_receipt.get(c), now) for c in names},
+        "handled": {c: counts.get(c, {}).get("ok", 0) for c in names},
+        "duplicates": {c: counts.get(c, {}).get("duplicate", 0) for c in names},
+        "failures": {c: counts.get(c, {}).get("failed", 0) + counts.get(c, {}).get("dead", 0) for c in names},
+        "error": error,
+    }
+
+
+def contexts_state() -> dict:
+    """GET /api/contexts/: each context's queue, consumer state and local view, and the topology."""
+    state = queues()
+    local_views = views()
+    return {
+        "contexts": [
+            {"name": c, "queue_depth": state["depths"].get(c), "online": state["online"].get(c),
+             "handled": state["handled"].get(c, 0), "failures": state["failures"].get(c, 0),
+             "view": local_views.get(c, {})}
+            for c in contexts()
+        ],
+        "topology": registry.topology(),
+        "error": state["error"],
+    }
 
 
 def snapshot(*, limit: int = 100) -> dict:
+    """What a websocket gets on connect; `seq` is the newest entry included."""
+    recent = entries(limit=limit)
     return {
         "type": "snapshot",
-        "seq": last_seq(),
+        "seq": recent[-1].seq if recent else 0,
         "topology": registry.topology(),
-        "events": [entry.as_message() for entry in entries(limit=limit)],
+        "events": [entry.as_message() for entry in recent],
         "views": views(),
         "queues": queues(),
     }

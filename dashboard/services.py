@@ -37,6 +37,12 @@ def _append(**fields) -> LogEntry | None:
         return None  # already logged: a redelivery
 
 
+def order_id_of(payload) -> str:
+    """The order an event is about (payload.order_id), or "" (indexed: traces look orders up by it)."""
+    value = payload.get("order_id") if isinstance(payload, dict) else None
+    return value[:64] if isinstance(value, str) else ""
+
+
 def log_event(envelope) -> LogEntry | None:
     """Append an envelope to the log (called by the dashboard's handler for every event)."""
     entry = _append(
@@ -48,6 +54,7 @@ def log_event(envelope) -> LogEntry | None:
         context=envelope.producer,
         correlation_id=envelope.correlation_id,
         causation_id=envelope.causation_id,
+        order_id=order_id_of(envelope.payload),
         data=envelope.as_dict(),
     )
     if entry is not None:

@@ -1,4 +1,9 @@
-"""HTTP views of the dashboard: the log API and the health check."""
+"""HTTP views of the dashboard: its pages, the log / trace / contexts APIs and the health check.
+
+Every JSON answer goes through privacy.for_viewer: customer emails are masked for
+anyone not logged in as staff. Pages render no event data server-side; their
+scripts read these APIs and the websocket and set every string with textContent.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,54 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connections
 from django.http import HttpRequest, JsonResponse
+from django.contrib.staticfiles.views import serve as serve_static
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from contracts import event_types
 from dashboard import selectors
+from dashboard.privacy import for_viewer, may_see_emails
 from eventbus import broker
+
+
+def _json(request: HttpRequest, data: dict, status: int = 200) -> JsonResponse:
+    return JsonResponse(for_viewer(data, request.user), status=status)
+
+
+@require_GET
+def static_file(request: HttpRequest, path: str):
+    """/static/<path>: the app's and Django's static files, found by the staticfiles finders.
+
+    Daphne serves only the ASGI app, so without this the pages would load no
+    script or style. Fine for the embedded run and the demo; a deployment in front
+    of a CDN or web server would serve STATIC_ROOT there instead.
+    """
+    response = serve_static(request, path, insecure=True)
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+# --- pages -----------------------------------------------------------------------
+
+
+@require_GET
+def graph_page(request: HttpRequest):
+    """/ : the live propagation graph and the local view panels."""
+    return render(request, "dashboard/graph.html", {"page": "graph"})
+
+
+@require_GET
+def log_page(request: HttpRequest):
+    """/events/ : the live event log with filters and the detail of one event."""
+    return render(request, "dashboard/events.html", {
+        "page": "events", "event_types": event_types(), "producers": selectors.contexts(),
+    })
+
+
+@require_GET
+def trace_page(request: HttpRequest, order_id: str):
+    """/orders/<order_id>/ : the order's status and the trace of its flow, live."""
+    return render(request, "dashboard/trace.html", {"page": "trace", "order_id": order_id})
 
 
 def _int_param(request: HttpRequest, name: str, *, default: int | None, minimum: int, maximum: int | None = None):
@@ -33,13 +82,44 @@ def api_events(request: HttpRequest) -> JsonResponse:
         limit = _int_param(request, "limit", default=200, minimum=1, maximum=selectors.MAX_LIMIT)
     except ValueError as exc:
         return JsonResponse({"errors": {"query": [str(exc)]}}, status=400)
+    kind = request.GET.get("kind") or None
+    if kind not in (None, "event", "receipt"):
+        return JsonResponse({"errors": {"kind": ["must be event or receipt"]}}, status=400)
     items = selectors.entries(
         after_seq=after_seq,
         correlation_id=request.GET.get("correlation_id") or None,
         event_type=request.GET.get("event_type") or None,
+        producer=request.GET.get("producer") or None,
+        kind=kind,
+        text=(request.GET.get("q") or "").strip() or None,
+        search_data=may_see_emails(request.user),
         limit=limit,
     )
-    return JsonResponse({"items": [entry.as_message() for entry in items], "last_seq": selectors.last_seq()})
+    return _json(request, {"items": [entry.as_message() for entry in items], "last_seq": selectors.last_seq()})
+
+
+@require_GET
+def api_event_detail(request: HttpRequest, event_id: str) -> JsonResponse:
+    """GET /api/events/<event_id>/: the envelope, its receipts, causation chain (root first), what it caused."""
+    detail = selectors.event_detail(event_id)
+    if detail is None:
+        return JsonResponse({"errors": {"event_id": ["not in the log"]}}, status=404)
+    return _json(request, detail)
+
+
+@require_GET
+def api_trace(request: HttpRequest, order_id: str) -> JsonResponse:
+    """GET /api/traces/<order_id>/: the order's state, timeline with per-hop latency, causation tree."""
+    trace = selectors.trace(order_id)
+    if trace is None:
+        return JsonResponse({"errors": {"order_id": ["no event of this order in the log (yet)"]}}, status=404)
+    return _json(request, trace)
+
+
+@require_GET
+def api_contexts(request: HttpRequest) -> JsonResponse:
+    """GET /api/contexts/: queue depth, consumer online (true/false/null) and local view of each context."""
+    return _json(request, selectors.contexts_state())
 
 
 def _check_databases() -> None:

@@ -1,0 +1,71 @@
+// `/`: the graph, the local view panels and the latest deliveries, fed by the stream.
+
+import {EventStream, showConnection} from "./stream.js";
+import {Graph} from "./graph.js";
+import {ViewPanels} from "./panels.js";
+import {formatMs, h, msBetween, shortId} from "./dom.js";
+
+const MAX_DELIVERIES = 14;
+const list = document.getElementById("deliveries");
+const rate = document.getElementById("rate");
+const panels = new ViewPanels(document);
+let pendingRows = [];
+
+function deliveryRow(receipt) {
+  const latency = msBetween(receipt.published_at, receipt.finished_at);
+  return h("li", {class: `delivery outcome-${receipt.outcome}`,
+                  dataset: {eventId: receipt.event_id, context: receipt.context, outcome: receipt.outcome,
+                            correlationId: receipt.correlation_id, eventType: receipt.event_type}},
+    h("span", {class: "mono", title: receipt.event_type}, receipt.event_type),
+    h("span", {class: "arrow"}, "→"),
+    h("span", {}, receipt.context),
+    h("span", {class: `badge outcome-${receipt.outcome}`}, receipt.outcome),
+    h("span", {class: "muted num"}, formatMs(latency)),
+    h("a", {class: "muted mono", href: `/events/?correlation_id=${encodeURIComponent(receipt.correlation_id)}`}, shortId(receipt.correlation_id)));
+}
+
+const graph = new Graph(document.getElementById("graph"), {
+  onDelivery: (receipt) => {
+    if (receipt.context === "dashboard") return; // it logs everything; the list shows the contexts at work
+    pendingRows.push(receipt);
+    if (pendingRows.length > MAX_DELIVERIES) pendingRows = pendingRows.slice(-MAX_DELIVERIES);
+  },
+});
+
+// The list is redrawn at most once a frame, whatever the rate.
+function flushRows() {
+  if (pendingRows.length) {
+    for (const receipt of pendingRows) list.prepend(deliveryRow(receipt));
+    pendingRows = [];
+    while (list.children.length > MAX_DELIVERIES) list.lastElementChild.remove();
+  }
+  requestAnimationFrame(flushRows);
+}
+requestAnimationFrame(flushRows);
+
+let counted = 0;
+setInterval(() => {
+  rate.textContent = `${counted} entries/s · seq ${stream.lastSeq}`;
+  rate.dataset.seq = String(stream.lastSeq);
+  counted = 0;
+}, 1000);
+
+const stream = new EventStream({
+  onState: showConnection,
+  onSnapshot: (snapshot) => {
+    graph.setTopology(snapshot.topology);
+    panels.setAll(snapshot.views);
+  },
+  onQueues: (queues) => graph.setQueues(queues),
+  onEntries: (entries, {replay}) => {
+    counted += entries.length;
+    if (!replay) graph.addEntries(entries);
+    for (const entry of entries) {
+      if (entry.type === "event" && entry.envelope?.event_type === "InventoryChanged") panels.inventoryChanged(entry.envelope.payload);
+      if (entry.type === "receipt" && entry.receipt && entry.receipt.view && typeof entry.receipt.view === "object") {
+        panels.update(entry.receipt.context, entry.receipt.view);
+      }
+    }
+  },
+}).start();
+window.eventflowStream = stream; // for the browser tests and the curious

@@ -1,0 +1,315 @@
+// The propagation graph: contexts as nodes, producer -> subscriber routes as edges.
+//
+// Each event sends a token along each of its edges; the token waits near the
+// subscriber until that subscriber's receipt arrives, then completes (green) or
+// fails (red). Under load the tokens coalesce: each edge draws at most
+// MAX_DOTS of its in-flight deliveries and counts the rest ("+N"); the map of
+// deliveries in flight is bounded, and one requestAnimationFrame loop draws all.
+
+import {clear, s} from "./dom.js";
+
+export const WEB_FORM = "web form";
+const ORIGIN_OF = {OrderRequested: WEB_FORM}; // drawn from where it really starts
+const W = 1000, H = 560;
+const BOX_W = 190, BOX_H = 86;
+const LOG_Y = 506; // the dashboard: a bar along the bottom, every context drops into it
+const FIXED = {
+  [WEB_FORM]: [100, 330],
+  orders: [395, 330],
+  inventory: [640, 80],
+  payments: [885, 330],
+};
+const MAX_DOTS = 6;
+const TRAVEL_MS = 650;
+const FINISH_MS = 260;
+const FAIL_HOLD_MS = 1400;
+const STALE_MS = 60000;
+const MAX_IN_FLIGHT = 4000;
+const MAX_EARLY = 2000;
+
+export class Graph {
+  constructor(svg, {onDelivery = () => {}} = {}) {
+    this.svg = svg;
+    this.onDelivery = onDelivery;
+    this.nodes = new Map();
+    this.edges = new Map();
+    this.routes = new Map(); // event_type -> [{edge, subscriber}]
+    this.inFlight = new Map(); // `${event_id}|${subscriber}` -> token
+    this.early = new Map(); // receipts that came before their event
+    this.running = false;
+  }
+
+  // --- layout --------------------------------------------------------------------
+  setTopology(topology) {
+    const contexts = new Set(topology.nodes || []);
+    const names = [WEB_FORM, ...[...contexts].filter((n) => n !== "dashboard").sort()];
+    const spare = names.filter((n) => !FIXED[n]);
+    const positions = {...FIXED};
+    spare.forEach((name, i) => { positions[name] = [140 + (i * 260) % 780, 420]; });
+    clear(this.svg);
+    this.svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    this.svg.append(s("defs", {},
+      s("marker", {id: "arrow", viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse"},
+        s("path", {d: "M0,0 L10,5 L0,10 z", class: "arrowhead"}))));
+    this.edgeLayer = s("g", {class: "edges"});
+    this.labelLayer = s("g", {class: "edge-labels"});
+    this.dotLayer = s("g", {class: "dots"});
+    this.nodeLayer = s("g", {class: "nodes"});
+    this.svg.append(this.edgeLayer, this.nodeLayer, this.labelLayer, this.dotLayer);
+    this.nodes.clear();
+    this.edges.clear();
+    this.routes.clear();
+    for (const name of names) this.addNode(name, positions[name]);
+    if (contexts.has("dashboard")) this.addLogBar();
+
+    const pairs = new Map();
+    for (const route of topology.routes || []) {
+      const from = ORIGIN_OF[route.event_type] || route.producer;
+      const key = `${from}->${route.subscriber}`;
+      if (!pairs.has(key)) pairs.set(key, {from, to: route.subscriber, types: []});
+      pairs.get(key).types.push(route.event_type);
+    }
+    for (const [key, pair] of pairs) {
+      const edge = this.addEdge(key, pair, pairs.has(`${pair.to}->${pair.from}`));
+      for (const type of pair.types) {
+        if (!this.routes.has(type)) this.routes.set(type, []);
+        this.routes.get(type).push({edge, subscriber: pair.to});
+      }
+    }
+    this.start();
+  }
+
+  addNode(name, [x, y]) {
+    const g = s("g", {class: "node", transform: `translate(${x - BOX_W / 2},${y - BOX_H / 2})`, dataset: {node: name}});
+    g.append(s("rect", {class: "node-box", width: BOX_W, height: BOX_H, rx: 12}));
+    const title = s("text", {class: "node-title", x: 14, y: 24, text: name});
+    const online = s("circle", {class: "online-dot", cx: BOX_W - 16, cy: 19, r: 6});
+    const onlineText = s("title", {text: "consumer state unknown"});
+    online.append(onlineText);
+    const stats = s("text", {class: "node-stats", x: 14, y: 46});
+    const last = s("text", {class: "node-last", x: 14, y: 68});
+    if (name === WEB_FORM) {
+      stats.textContent = "/orders/new/ · POST /api/orders/";
+      last.textContent = "origin of OrderRequested";
+      online.setAttribute("class", "online-dot hidden");
+    }
+    g.append(title, online, stats, last);
+    this.nodeLayer.append(g);
+    this.nodes.set(name, {name, x, y, g, stats, last, online, onlineText, pulseAt: 0, failAt: 0,
+      queue: null, handled: 0, failures: 0, kind: name === WEB_FORM ? "origin" : "context"});
+  }
+
+  addLogBar() {
+    const g = s("g", {class: "node log-bar", dataset: {node: "dashboard"}});
+    g.append(s("rect", {class: "node-box", x: 30, y: LOG_Y - 22, width: W - 60, height: 44, rx: 12}));
+    const title = s("text", {class: "node-title", x: 48, y: LOG_Y + 5, text: "dashboard"});
+    const stats = s("text", {class: "node-stats", x: 170, y: LOG_Y + 5});
+    const last = s("text", {class: "node-last", x: W - 48, y: LOG_Y + 5, "text-anchor": "end", text: "logs every event and receipt"});
+    const online = s("circle", {class: "online-dot", cx: 152, cy: LOG_Y, r: 6});
+    const onlineText = s("title", {text: "consumer state unknown"});
+    online.append(onlineText);
+    g.append(title, online, stats, last);
+    this.nodeLayer.append(g);
+    this.nodes.set("dashboard", {name: "dashboard", x: null, y: LOG_Y, g, stats, last, online, onlineText,
+      pulseAt: 0, failAt: 0, queue: null, handled: 0, failures: 0, kind: "log"});
+  }
+
+  geometry(from, to, twoWay) {
+    const a = this.nodes.get(from), b = this.nodes.get(to);
+    if (!a || !b) return null;
+    if (b.kind === "log") {
+      const bottom = LOG_Y - 22;
+      if (a.y < 200) { // a top-row node drops beside the routes, not through their labels
+        const x = a.x + BOX_W / 2 + 34;
+        return {d: `M${a.x + BOX_W / 2},${a.y} H${x} V${bottom}`, lx: x + 6, ly: (a.y + bottom) / 2, log: true};
+      }
+      return {d: `M${a.x},${a.y + BOX_H / 2} V${bottom}`, lx: a.x + 6, ly: (a.y + BOX_H / 2 + bottom) / 2, log: true};
+    }
+    // Leave and enter at the box border, bend two-way pairs apart.
+    const dx = b.x - a.x, dy = b.y - a.y;
+    const len = Math.hypot(dx, dy) || 1;
+    const nx = -dy / len, ny = dx / len;
+    const bend = twoWay ? 38 : (from === WEB_FORM && to !== "orders" ? -110 : 0);
+    const clip = (node, ux, uy) => {
+      const tx = Math.abs(ux) > 1e-6 ? (BOX_W / 2 + 6) / Math.abs(ux) : Infinity;
+      const ty = Math.abs(uy) > 1e-6 ? (BOX_H / 2 + 6) / Math.abs(uy) : Infinity;
+      const t = Math.min(tx, ty);
+      return [node.x + ux * t, node.y + uy * t];
+    };
+    const [x1, y1] = clip(a, dx / len + nx * bend / len, dy / len + ny * bend / len);
+    const [x2, y2] = clip(b, -dx / len + nx * bend / len, -dy / len + ny * bend / len);
+    const cx = (a.x + b.x) / 2 + nx * bend * 1.6, cy = (a.y + b.y) / 2 + ny * bend * 1.6;
+    const mx = 0.25 * x1 + 0.5 * cx + 0.25 * x2, my = 0.25 * y1 + 0.5 * cy + 0.25 * y2;
+    const side = bend === 0 ? -1 : Math.sign(bend);
+    return {d: `M${x1},${y1} Q${cx},${cy} ${x2},${y2}`, lx: mx + nx * 14 * side, ly: my + ny * 14 * side,
+      anchor: Math.abs(nx * side) < 0.3 ? "middle" : (nx * side > 0 ? "start" : "end"), up: ny * side < 0};
+  }
+
+  addEdge(key, pair, twoWay) {
+    const geo = this.geometry(pair.from, pair.to, twoWay);
+    if (!geo) return null;
+    const path = s("path", {class: geo.log ? "edge edge-log" : "edge", d: geo.d, "marker-end": "url(#arrow)", dataset: {edge: key}});
+    this.edgeLayer.append(path);
+    const labels = new Map();
+    if (!geo.log) {
+      const lineHeight = 13;
+      const top = geo.up ? geo.ly - (pair.types.length - 1) * lineHeight : geo.ly;
+      const text = s("text", {class: "edge-label", x: geo.lx, y: top, "text-anchor": geo.anchor});
+      pair.types.forEach((type, i) => {
+        const span = s("tspan", {x: geo.lx, dy: i === 0 ? 0 : lineHeight, text: type});
+        labels.set(type, span);
+        text.append(span);
+      });
+      this.labelLayer.append(text);
+    }
+    const dots = [];
+    for (let i = 0; i < MAX_DOTS; i += 1) {
+      const dot = s("circle", {class: "dot hidden", r: geo.log ? 3 : 5});
+      this.dotLayer.append(dot);
+      dots.push(dot);
+    }
+    const more = s("text", {class: "edge-more hidden", x: geo.lx, y: geo.ly + (geo.log ? 14 : -16), "text-anchor": "middle"});
+    this.dotLayer.append(more);
+    const edge = {key, from: pair.from, to: pair.to, path, length: path.getTotalLength(), labels, dots, more,
+      tokens: new Set(), activeAt: 0};
+    this.edges.set(key, edge);
+    return edge;
+  }
+
+  // --- stream input ----------------------------------------------------------------
+  addEntries(entries) {
+    const now = performance.now();
+    for (const entry of entries) {
+      if (entry.type === "event") this.addEvent(entry.envelope, now);
+      else if (entry.type === "receipt") this.addReceipt(entry.receipt, now);
+    }
+  }
+
+  addEvent(envelope, now) {
+    if (!envelope) return;
+    const origin = this.nodes.get(ORIGIN_OF[envelope.event_type] || envelope.producer);
+    if (origin) {
+      origin.pulseAt = now;
+      origin.last.textContent = `sent ${envelope.event_type}`;
+    }
+    for (const {edge, subscriber} of this.routes.get(envelope.event_type) || []) {
+      if (!edge) continue;
+      const key = `${envelope.event_id}|${subscriber}`;
+      if (this.inFlight.has(key)) continue;
+      const token = {key, edge, envelope, subscriber, startedAt: now, doneAt: null, outcome: null};
+      edge.tokens.add(token);
+      edge.activeAt = now;
+      const label = edge.labels.get(envelope.event_type);
+      if (label) {
+        token.label = label;
+        label.inFlight = (label.inFlight || 0) + 1;
+        label.classList.add("active");
+      }
+      this.inFlight.set(key, token);
+      const early = this.early.get(key);
+      if (early) { this.early.delete(key); this.complete(token, early, now); }
+    }
+    // Bounded: the oldest deliveries in flight give way (their receipt may never come).
+    while (this.inFlight.size > MAX_IN_FLIGHT) this.drop(this.inFlight.values().next().value);
+  }
+
+  addReceipt(receipt, now) {
+    if (!receipt) return;
+    const node = this.nodes.get(receipt.context);
+    if (node) {
+      node.pulseAt = now;
+      if (receipt.outcome === "failed" || receipt.outcome === "dead") node.failAt = now;
+      node.last.textContent = `${receipt.outcome} ${receipt.event_type}`;
+    }
+    const key = `${receipt.event_id}|${receipt.context}`;
+    const token = this.inFlight.get(key);
+    if (token) this.complete(token, receipt, now);
+    else if (receipt.outcome !== "failed") {
+      this.early.set(key, receipt);
+      while (this.early.size > MAX_EARLY) this.early.delete(this.early.keys().next().value);
+    }
+    this.onDelivery(receipt);
+  }
+
+  complete(token, receipt, now) {
+    if (receipt.outcome === "failed") { token.failedAt = now; return; } // a retry follows
+    token.outcome = receipt.outcome;
+    token.doneAt = now;
+  }
+
+  drop(token) {
+    if (!this.inFlight.delete(token.key)) return;
+    token.edge.tokens.delete(token);
+    if (token.label && --token.label.inFlight <= 0) token.label.classList.remove("active");
+  }
+
+  setQueues(queues) {
+    for (const node of this.nodes.values()) {
+      if (node.kind === "origin") continue;
+      const name = node.name;
+      const depth = queues.depths ? queues.depths[name] : undefined;
+      node.handled = queues.handled?.[name] ?? node.handled;
+      node.failures = queues.failures?.[name] ?? node.failures;
+      node.stats.textContent = `queue ${depth ?? "?"} · handled ${node.handled} · failed ${node.failures}`;
+      const online = queues.online ? queues.online[name] : null;
+      const state = online === true ? "online" : online === false ? "offline" : "idle";
+      node.online.setAttribute("class", `online-dot ${state}`);
+      node.onlineText.textContent = `consumer ${state}`;
+      node.g.dataset.online = state;
+      node.g.dataset.queue = depth ?? "";
+      node.g.dataset.handled = node.handled;
+      node.g.dataset.failures = node.failures;
+      node.g.classList.toggle("failing", node.failures > 0);
+    }
+  }
+
+  // --- drawing -------------------------------------------------------------------------
+  start() {
+    if (this.running) return;
+    this.running = true;
+    const frame = (now) => { this.draw(now); requestAnimationFrame(frame); };
+    requestAnimationFrame(frame);
+  }
+
+  draw(now) {
+    for (const edge of this.edges.values()) {
+      let shown = 0;
+      for (const token of edge.tokens) {
+        let progress;
+        if (token.doneAt !== null) {
+          const t = (now - token.doneAt) / (token.outcome === "dead" ? FAIL_HOLD_MS : FINISH_MS);
+          if (t >= 1) { this.finish(token); continue; }
+          progress = Math.min(1, 0.86 + 0.14 * t * 3);
+        } else {
+          if (now - token.startedAt > STALE_MS) { this.finish(token); continue; }
+          progress = 0.86 * Math.min(1, (now - token.startedAt) / TRAVEL_MS);
+        }
+        if (shown >= MAX_DOTS) continue;
+        const dot = edge.dots[shown];
+        shown += 1;
+        const point = edge.path.getPointAtLength(progress * edge.length);
+        dot.setAttribute("cx", point.x.toFixed(1));
+        dot.setAttribute("cy", point.y.toFixed(1));
+        const state = token.doneAt === null ? (token.failedAt ? "retrying" : "moving")
+          : (token.outcome === "ok" || token.outcome === "duplicate" ? "done" : "dead");
+        dot.setAttribute("class", `dot ${state}`);
+      }
+      for (let i = shown; i < MAX_DOTS; i += 1) edge.dots[i].setAttribute("class", "dot hidden");
+      const extra = edge.tokens.size - shown;
+      edge.more.textContent = extra > 0 ? `+${extra}` : "";
+      edge.more.setAttribute("class", extra > 0 ? "edge-more" : "edge-more hidden");
+      const busy = edge.tokens.size > 0 || now - edge.activeAt < 400;
+      if (busy !== edge.busy) { edge.busy = busy; edge.path.classList.toggle("busy", busy); }
+    }
+    for (const node of this.nodes.values()) {
+      const pulsing = now - node.pulseAt < 300;
+      if (pulsing !== node.pulsing) { node.pulsing = pulsing; node.g.classList.toggle("pulse", pulsing); }
+      const failing = now - node.failAt < 1500;
+      if (failing !== node.failingNow) { node.failingNow = failing; node.g.classList.toggle("flash-fail", failing); }
+    }
+  }
+
+  finish(token) {
+    this.drop(token);
+  }
+}

@@ -1,0 +1,120 @@
+// `/orders/<order_id>/`: the order's status and the trace of its flow, live.
+//
+// The trace comes from /api/traces/<order_id>/ (the dashboard's log only); any
+// stream entry of this order's flow schedules a refetch, a few times a second at most.
+
+import {EventStream, showConnection} from "./stream.js";
+import {clear, formatMs, getJSON, h, shortId, timeOf} from "./dom.js";
+
+const root = document.getElementById("trace");
+const orderId = root.dataset.orderId;
+const statusBadge = document.getElementById("order-status");
+const reason = document.getElementById("order-reason");
+let correlationIds = new Set();
+let timer = null;
+let inFlight = false;
+let again = false;
+
+function scheduleRefresh(delay = 200) {
+  if (timer) return;
+  timer = setTimeout(() => { timer = null; refresh(); }, delay);
+}
+
+async function refresh() {
+  if (inFlight) { again = true; return; }
+  inFlight = true;
+  try {
+    render(await getJSON(`/api/traces/${encodeURIComponent(orderId)}/`));
+  } catch (error) {
+    if (error.status !== 404) statusBadge.title = error.message;
+  } finally {
+    inFlight = false;
+    if (again) { again = false; scheduleRefresh(); }
+  }
+}
+
+function render(trace) {
+  correlationIds = new Set(trace.correlation_ids);
+  const state = trace.state;
+  statusBadge.dataset.status = state.status;
+  statusBadge.textContent = state.status;
+  reason.textContent = state.reason || "";
+  document.getElementById("flow-link").href = `/events/?correlation_id=${encodeURIComponent(trace.correlation_ids[0])}`;
+  renderState(state);
+  renderTimeline(trace.timeline, trace.orphan_receipts);
+  clear(document.getElementById("tree")).append(tree(trace.tree));
+}
+
+function renderState(state) {
+  const customer = state.customer || {};
+  const lines = (state.lines || []).map((line) => `${line.qty} × ${line.sku}`).join(", ");
+  const facts = [
+    ["status", state.status], ["reason", state.reason || "–"],
+    ["customer", customer.name ? `${customer.name} <${customer.email}>` : "–"],
+    ["lines", lines || "–"], ["total", state.total ?? "–"],
+    ["payment", state.payment ? `${state.payment.event_type}${state.payment.amount ? ` ${state.payment.amount}` : ""}${state.payment.reason ? ` (${state.payment.reason})` : ""}` : "–"],
+    ["stock", state.stock ? `${state.stock.event_type}${state.stock.reason ? ` (${state.stock.reason})` : ""}` : "–"],
+  ];
+  clear(document.getElementById("state")).append(h("dl", {class: "facts"},
+    facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {dataset: {fact: k}}, v)])));
+}
+
+function renderTimeline(timeline, orphans) {
+  const start = timeline.length ? new Date(timeline[0].envelope.occurred_at) : null;
+  const offset = (iso) => (start && iso ? formatMs(new Date(iso) - start) : "");
+  const maxTotal = Math.max(1, ...timeline.flatMap((e) => e.receipts.map((r) => r.latency.total_ms || 0)));
+  const body = h("tbody");
+  for (const item of timeline) {
+    const env = item.envelope;
+    body.append(h("tr", {class: "event-row", dataset: {eventId: env.event_id, eventType: env.event_type}},
+      h("td", {}, env.event_type),
+      h("td", {}, `by ${env.producer}`),
+      h("td", {class: "mono"}, timeOf(env.occurred_at)),
+      h("td", {class: "num muted"}, `+${offset(env.occurred_at)}`),
+      h("td", {colspan: 3}, h("a", {class: "small", href: `/events/?event=${encodeURIComponent(env.event_id)}&correlation_id=${encodeURIComponent(env.correlation_id)}`}, shortId(env.event_id)))));
+    for (const entry of item.receipts) body.append(receiptRow(entry, maxTotal));
+  }
+  for (const entry of orphans || []) body.append(receiptRow(entry, maxTotal));
+  clear(document.getElementById("timeline")).append(h("table", {class: "grid timeline"},
+    h("thead", {}, h("tr", {},
+      h("th", {}, "event / delivered to"), h("th", {}, "outcome"), h("th", {}, "at"), h("th", {class: "num"}, "since start"),
+      h("th", {class: "num"}, "published → received"), h("th", {class: "num"}, "received → handled"), h("th", {}, "hop"))),
+    body));
+}
+
+function receiptRow(entry, maxTotal) {
+  const r = entry.receipt, lat = entry.latency;
+  const scale = (ms) => `${Math.max(2, Math.round(((ms || 0) / maxTotal) * 120))}px`;
+  return h("tr", {class: "receipt-row", dataset: {context: r.context, outcome: r.outcome, eventId: r.event_id}},
+    h("td", {}, `→ ${r.context}`),
+    h("td", {}, h("span", {class: `badge outcome-${r.outcome}`}, r.outcome), r.attempt > 1 ? ` try ${r.attempt}` : "",
+      r.error ? h("div", {class: "reason small"}, r.error) : ""),
+    h("td", {class: "mono"}, timeOf(r.finished_at)),
+    h("td", {}),
+    h("td", {class: "num"}, formatMs(lat.published_to_received_ms)),
+    h("td", {class: "num"}, formatMs(lat.handle_ms)),
+    h("td", {title: `relay ${formatMs(lat.relay_ms)}, queue ${formatMs(lat.queue_ms)}, handler ${formatMs(lat.handle_ms)}`},
+      h("span", {class: "bar queue", style: `width:${scale(lat.published_to_received_ms)}`}),
+      h("span", {class: "bar", style: `width:${scale(lat.handle_ms)}`})));
+}
+
+function tree(nodes) {
+  if (!nodes.length) return h("p", {class: "muted small"}, "–");
+  return h("ul", {class: "tree"}, nodes.map((node) => h("li", {dataset: {eventId: node.event_id}},
+    h("span", {}, node.event_type), h("span", {class: "muted small"}, ` by ${node.producer}`),
+    node.children.length ? tree(node.children) : "")));
+}
+
+function concerns(entry) {
+  const env = entry.envelope || entry.receipt || {};
+  return correlationIds.has(env.correlation_id) || (entry.envelope && entry.envelope.payload && entry.envelope.payload.order_id === orderId);
+}
+
+const stream = new EventStream({
+  onState: showConnection,
+  onEntries: (entries) => { if (entries.some(concerns)) scheduleRefresh(); },
+});
+refresh().then(() => stream.start());
+// A safety net for a stream that is down: the log is the truth.
+setInterval(() => { if (stream.state !== "live") scheduleRefresh(0); }, 5000);
+window.eventflowStream = stream;
