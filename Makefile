@@ -7,9 +7,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := venv
-.PHONY: run test lint-imports venv clean
+.PHONY: run test bench lint-imports venv clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,9 @@ run: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(INSTALLED)
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint-imports: $(INSTALLED)
 	$(VENV)/bin/lint-imports

@@ -1,0 +1,156 @@
+"""Sets Django up against the bench stack, runs the chosen phases, builds the table rows."""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+import django
+
+from bench.report import row
+from bench.stats import ratio
+
+BENCH_SKUS = [f"BENCH-{n}" for n in range(1, 9)]
+
+
+def setup(stack) -> None:
+    django.setup()
+    stack.migrate()
+    from inventory.models import Product
+    from inventory.services import product_create
+
+    # Plenty of stock: the throughput test must measure the bus, not run out of mugs.
+    for sku in BENCH_SKUS:
+        if not Product.objects.using("inventory").filter(sku=sku).exists():
+            product_create(sku=sku, name=f"Bench item {sku}", price="9.99", on_hand=10**9)
+    stack.start_processes()
+    from orders.models import ProductView
+
+    deadline = time.monotonic() + 60
+    while ProductView.objects.using("orders").filter(sku__in=BENCH_SKUS).count() < len(BENCH_SKUS):
+        if time.monotonic() > deadline:
+            raise RuntimeError("orders' product view never received the bench products")
+        time.sleep(0.1)
+
+
+def broker():
+    import redis
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.BROKER_URL)
+
+
+def run(stack, args, phases, say) -> dict:
+    from bench import latency
+
+    sections: dict = {}
+    b = broker()
+
+    def phase(name, fn):
+        say(f"{name} ...")
+        t0 = time.monotonic()
+        try:
+            sections[name] = fn()
+        except Exception as exc:
+            traceback.print_exc()
+            sections[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        sections[name]["phase_seconds"] = round(time.monotonic() - t0, 1)
+        say(f"{name}: {summary_line(sections[name])}")
+
+    if "baseline" in phases:
+        phase("baseline", lambda: {"hop": latency.baseline_latency(b, samples=args.samples),
+                                   "burst": latency.baseline_burst(b, tasks=args.burst)})
+    if "hop" in phases:
+        phase("event_hop", lambda: latency.event_hop(b, samples=args.samples))
+    if "order" in phases:
+        from bench import orders
+
+        phase("order_e2e", lambda: orders.order_e2e(stack, b, samples=args.orders))
+    if "throughput" in phases:
+        from bench import throughput
+
+        phase("throughput", lambda: throughput.sustained(stack, b, duration=args.duration,
+                                                         baseline=sections.get("baseline"), say=say))
+    if "fanout" in phases:
+        from bench import fanout
+
+        phase("fanout", lambda: fanout.fanout(stack, b, clients=args.clients, step_seconds=args.fanout_step, say=say))
+    if "memory" in phases:
+        from bench import resources
+
+        phase("memory", lambda: resources.memory(stack, sections.get("throughput")))
+    return sections
+
+
+def summary_line(section: dict) -> str:
+    text = str({k: v for k, v in section.items() if not isinstance(v, (list,))})
+    return text if len(text) < 400 else text[:400] + "..."
+
+
+def _get(d, *path):
+    for key in path:
+        if not isinstance(d, dict) or key not in d:
+            return None
+        d = d[key]
+    return d
+
+
+def table_rows(s: dict) -> list[dict]:
+    rows = []
+    base_p50 = _get(s, "baseline", "hop", "p50_ms")
+    base_p99 = _get(s, "baseline", "hop", "p99_ms")
+    base_tps = _get(s, "baseline", "burst", "tasks_per_s")
+    if "baseline" in s:
+        err = _get(s, "baseline", "error")
+        rows += [
+            row("1 baseline hop p50", base_p50, "ms", note=err or ""),
+            row("1 baseline hop p99", base_p99, "ms", note=err or ""),
+            row("1 baseline tasks/s", base_tps, "tasks/s", note=err or ""),
+        ]
+    if "event_hop" in s:
+        hop = s["event_hop"]
+        p50, p99 = hop.get("p50_ms"), hop.get("p99_ms")
+        r50, r99 = ratio(p50, base_p50), ratio(p99, base_p99)
+        rows += [
+            row("2 event hop p50", p50, "ms", baseline=base_p50, ratio=r50, target="<= 1.5x",
+                met=None if r50 is None else r50 <= 1.5, note=hop.get("error", "")),
+            row("2 event hop p99", p99, "ms", baseline=base_p99, ratio=r99, target="<= 1.5x",
+                met=None if r99 is None else r99 <= 1.5, note=hop.get("error", "")),
+        ]
+    if "order_e2e" in s:
+        o = s["order_e2e"]
+        hops = o.get("critical_path_hops")
+        note = o.get("error") or o.get("not_measured", "")
+        for pct, base in (("p50", base_p50), ("p99", base_p99)):
+            value = o.get(f"{pct}_ms")
+            expected = hops * base if hops and base else None
+            r = ratio(value, expected)
+            rows.append(row(f"3 order end to end {pct}", value, "ms", baseline=expected, ratio=r,
+                            target="<= 1.5x hops x hop", met=None if r is None else r <= 1.5, note=note))
+        rows.append(row("3 hops on the critical path", hops, note=note))
+    if "throughput" in s:
+        t = s["throughput"]
+        note = t.get("error") or t.get("not_measured", "")
+        dps = t.get("deliveries_per_s")
+        r = ratio(dps, base_tps)
+        rows += [
+            row("4 sustained orders/s (0 loss)", t.get("orders_per_s"), "orders/s", note=note),
+            row("4 sustained deliveries/s", dps, "deliv/s", baseline=base_tps, ratio=r, target=">= 0.8x",
+                met=None if r is None else r >= 0.8, note=note),
+            row("4 sustained tasks/s (deliveries+receipts)", t.get("tasks_per_s"), "tasks/s", baseline=base_tps,
+                ratio=ratio(t.get("tasks_per_s"), base_tps), note=note),
+        ]
+    if "fanout" in s:
+        f = s["fanout"]
+        v = f.get("events_per_s")
+        rows.append(row(f"5 fan-out to {f.get('clients', '?')} sockets, lag < 1 s", v, "events/s", target=">= 500",
+                        met=None if v is None else v >= 500, note=f.get("error", "")))
+    if "memory" in s:
+        m = s["memory"]
+        for name, mb in (m.get("peak_rss_mb") or {}).items():
+            rows.append(row(f"6 peak RSS {name}", mb, "MB"))
+        per = m.get("per_1000_orders") or {}
+        note = m.get("error") or per.get("not_measured", "")
+        rows.append(row("6 database rows / 1000 orders", per.get("rows"), note=note))
+        rows.append(row("6 disk / 1000 orders", per.get("disk_mb"), "MB", note=note))
+    return rows

@@ -1,0 +1,99 @@
+"""The bench's own stack: a private Redis, a fresh data folder, Daphne, a worker per
+queue and the relay sweep, started with the same command lines as `make run`.
+
+Everything runs in its own process group and dies with us (devstack._children);
+stop() takes it all down: workers first, then Daphne and the sweep, Redis last.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from devstack.processes import CONTEXT_QUEUES, REPO_ROOT, Supervisor, daphne_argv, sweep_argv, worker_argv
+from devstack.redis import HOST, RedisServer, free_port
+
+
+class BenchStack:
+    def __init__(self, *, keep: bool = False) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="eventflow-bench-"))
+        self.keep = keep
+        self.data_dir = self.tmp / "data"
+        self.logs_dir = self.tmp / "logs"
+        self.logs_dir.mkdir(parents=True)
+        self.redis = RedisServer(self.tmp / "redis", logfile=self.logs_dir / "redis.log")
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.env = {
+            **os.environ,
+            "EVENTFLOW_DATA_DIR": str(self.data_dir),
+            "REDIS_URL": self.redis.url,
+            "EVENTFLOW_EXTRA_APPS": "bench",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            # DEBUG would keep every SQL query in memory: not what a deployment runs.
+            "DJANGO_DEBUG": "0",
+            "EVENTFLOW_LOG_LEVEL": "WARNING",
+        }
+        self._log = open(self.logs_dir / "processes.log", "a", buffering=1)
+        self.supervisor = Supervisor(env=self.env, out=self._log, colour=False)
+
+    def apply_env(self) -> None:
+        """Point this process (the driver) at the stack, before Django is set up."""
+        os.environ.update({k: self.env[k] for k in (
+            "EVENTFLOW_DATA_DIR", "REDIS_URL", "EVENTFLOW_EXTRA_APPS", "DJANGO_SETTINGS_MODULE",
+            "DJANGO_DEBUG", "EVENTFLOW_LOG_LEVEL")})
+
+    def start_redis(self) -> None:
+        self.redis.start()
+
+    def migrate(self) -> None:
+        subprocess.run([sys.executable, "manage.py", "migrate_all", "--verbosity", "0"],
+                       cwd=REPO_ROOT, env=self.env, check=True)
+
+    def start_processes(self, timeout: float = 60) -> None:
+        sup = self.supervisor
+        sup.start("daphne", daphne_argv(self.port, HOST))
+        for queue in CONTEXT_QUEUES:
+            sup.start(queue, worker_argv(queue), ready_text=" ready.")
+        sup.start("sweep", sweep_argv())
+        late = sup.wait_ready(*CONTEXT_QUEUES, timeout=timeout)
+        if late:
+            raise RuntimeError(f"workers not ready in {timeout}s: {late} (log {self._log.name})")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.5):
+                    break
+            except OSError:
+                if not sup.alive("daphne") or time.monotonic() > deadline:
+                    raise RuntimeError(f"daphne did not listen on {self.port} (log {self._log.name})") from None
+                time.sleep(0.1)
+
+    def pids(self) -> dict[str, int]:
+        result = {name: child.pid for name, child in self.supervisor.children.items() if child.process.poll() is None}
+        if self.redis.pid:
+            result["redis"] = self.redis.pid
+        return result
+
+    def stop(self) -> None:
+        for group in (CONTEXT_QUEUES, ("daphne", "sweep")):
+            names = [n for n in group if n in self.supervisor.children]
+            if names:
+                self.supervisor.stop(*names, timeout=15)
+        self.redis.stop()
+        self._log.close()
+
+    def kill(self) -> None:
+        """Second Ctrl-C: take every group down at once."""
+        self.supervisor.stop(timeout=0, force=True)
+        self.redis.kill()
+
+    def cleanup(self) -> None:
+        if not self.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)

@@ -1,0 +1,56 @@
+"""Small statistics and the broker-quiet check shared by the measurements."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from devstack.processes import CONTEXT_QUEUES
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile (p99 of 200 samples is the 198th smallest)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def summary_ms(seconds: list[float]) -> dict:
+    ms = [s * 1000 for s in seconds]
+    return {
+        "samples": len(ms),
+        "p50_ms": _r(percentile(ms, 50)),
+        "p99_ms": _r(percentile(ms, 99)),
+        "mean_ms": _r(sum(ms) / len(ms)) if ms else None,
+        "max_ms": _r(max(ms)) if ms else None,
+    }
+
+
+def _r(value: float | None, places: int = 2) -> float | None:
+    return None if value is None else round(value, places)
+
+
+def ratio(value: float | None, base: float | None) -> float | None:
+    if value is None or not base:
+        return None
+    return round(value / base, 2)
+
+
+def broker_busy(broker) -> int:
+    """Messages waiting in the context queues plus those a worker holds unacknowledged."""
+    pipe = broker.pipeline()
+    for queue in CONTEXT_QUEUES:
+        pipe.llen(queue)
+    pipe.hlen("unacked")
+    return sum(pipe.execute())
+
+
+def wait_broker_quiet(broker, *, timeout: float = 10.0, interval: float = 0.002) -> bool:
+    deadline = time.monotonic() + timeout
+    while broker_busy(broker):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
