@@ -1,0 +1,99 @@
+"""Take a context offline and back, with Celery's own consumer control.
+
+A context's workers are named `<context>@<host>` (devstack.processes.worker_argv).
+Pausing tells them to stop consuming the context's queue (`cancel_consumer`);
+messages keep arriving and wait in the queue. Resuming adds the queue back
+(`add_consumer`) on those same workers only.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+
+from config.celery import app
+from eventbus import broker
+
+REPLY_TIMEOUT = 2.0
+_status_cache: tuple[float, dict] = (0.0, {})
+
+
+class ControlError(RuntimeError):
+    """A control command could not be carried out (unknown context, no worker answered)."""
+
+
+def context_names() -> list[str]:
+    return [alias for alias in settings.DATABASES if alias != "default"]
+
+
+def _check(context: str) -> None:
+    if context not in context_names():
+        raise ControlError(f"unknown context {context!r}; known: {', '.join(context_names())}")
+
+
+def workers_of(context: str) -> list[str]:
+    """The live workers that serve `context` (by their `<context>@host` name)."""
+    replies = app.control.ping(timeout=1.0) or []
+    names = [name for reply in replies for name in reply]
+    return sorted(name for name in names if name.split("@", 1)[0] == context)
+
+
+def _invalidate() -> None:
+    global _status_cache
+    _status_cache = (0.0, {})
+
+
+def pause(context: str) -> list[str]:
+    """Stop every worker of `context` consuming its queue; returns the workers that confirmed."""
+    _check(context)
+    workers = workers_of(context)
+    if not workers:
+        raise ControlError(f"no worker of {context} is running")
+    replies = app.control.cancel_consumer(context, destination=workers, reply=True, timeout=REPLY_TIMEOUT) or []
+    _invalidate()
+    return sorted(name for reply in replies for name in reply)
+
+
+def resume(context: str) -> list[str]:
+    """Make every worker of `context` consume its queue again."""
+    _check(context)
+    workers = workers_of(context)
+    if not workers:
+        raise ControlError(f"no worker of {context} is running")
+    replies = app.control.add_consumer(context, destination=workers, reply=True, timeout=REPLY_TIMEOUT) or []
+    _invalidate()
+    return sorted(name for reply in replies for name in reply)
+
+
+def consumer_status(*, max_age: float = 1.0) -> dict[str, str]:
+    """Per context: "online" (a worker consumes its queue), "paused" (workers run but none
+    consumes it) or "offline" (no worker answered). Asked of the workers, cached `max_age` s."""
+    global _status_cache
+    checked, cached = _status_cache
+    if cached and time.monotonic() - checked < max_age:
+        return dict(cached)
+    expected = len(context_names())
+    active = app.control.inspect(timeout=1.0, limit=expected).active_queues() or {}
+    status = {}
+    for context in context_names():
+        mine = {worker: queues for worker, queues in active.items() if worker.split("@", 1)[0] == context}
+        if not mine:
+            status[context] = "offline"
+        elif any(q.get("name") == context for queues in mine.values() for q in queues):
+            status[context] = "online"
+        else:
+            status[context] = "paused"
+    _status_cache = (time.monotonic(), status)
+    return dict(status)
+
+
+def contexts_state() -> list[dict]:
+    """Each context with its consumer status and queue depth."""
+    status = consumer_status()
+    depths = broker.queue_depths(context_names())
+    return [
+        {"name": context, "consumer": status[context], "online": status[context] == "online",
+         "queue_depth": depths.get(context, 0)}
+        for context in context_names()
+    ]
