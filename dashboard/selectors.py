@@ -210,7 +210,7 @@ def trace(order_id: str) -> dict | None:
     """Every event and receipt of the order's flow (its correlation ids), with latencies,
     the causation tree and the order's state. Reads the dashboard log only."""
     correlation_ids = list(
-        LogEntry.objects.using(DB).filter(order_id=order_id).values_list("correlation_id", flat=True).distinct()
+        LogEntry.objects.using(DB).filter(order_id=order_id).order_by().values_list("correlation_id", flat=True).distinct()
     )
     if not correlation_ids:
         return None

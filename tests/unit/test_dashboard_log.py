@@ -1,0 +1,144 @@
+"""The dashboard's log reads and writes: order_id, causation chains, traces, masking, APIs, admin."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from contracts import Customer, Line, OrderConfirmed, OrderRequested, PaymentRequested, build_envelope
+from dashboard import selectors, services
+from dashboard.models import LogEntry
+from dashboard.privacy import mask_email, masked
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+def order_flow(email="jane@example.com", name="Jane"):
+    """OrderRequested -> PaymentRequested -> OrderConfirmed, logged with receipts, as the workers would."""
+    order_id, correlation = str(uuid.uuid4()), str(uuid.uuid4())
+    requested = build_envelope(
+        OrderRequested(order_id=order_id, customer=Customer(name=name, email=email),
+                       lines=(Line(sku="SKU-1", qty=2),), payment_token="tok_visa"),
+        producer="orders", correlation_id=correlation)
+    payment = build_envelope(PaymentRequested(order_id=order_id, amount="24.00", currency="EUR", payment_token="tok_visa"),
+                             producer="orders", correlation_id=correlation, causation_id=requested.event_id)
+    confirmed = build_envelope(OrderConfirmed(order_id=order_id, total="24.00"),
+                               producer="orders", correlation_id=correlation, causation_id=payment.event_id)
+    for envelope in (requested, payment, confirmed):
+        services.log_event(envelope)
+        services.log_receipt({
+            "event_id": envelope.event_id, "event_type": envelope.event_type, "producer": "orders",
+            "correlation_id": correlation, "causation_id": envelope.causation_id, "context": "payments",
+            "outcome": "ok", "error": "", "attempt": 1,
+            "published_at": "2026-11-27T10:00:00.000000Z", "sent_at": "2026-11-27T10:00:00.010000Z",
+            "received_at": "2026-11-27T10:00:00.050000Z", "started_at": "2026-11-27T10:00:00.051000Z",
+            "finished_at": "2026-11-27T10:00:00.070000Z",
+        })
+    return order_id, correlation, (requested, payment, confirmed)
+
+
+def test_mask_email_keeps_the_first_letter_and_the_domain():
+    assert mask_email("jane@example.com") == "j***@example.com"
+    assert mask_email("write to bob.smith@mail.example.org now") == "write to b***@mail.example.org now"
+    value = {"customer": {"name": "Jane", "email": "jane@example.com"}, "lines": [{"sku": "A", "qty": 1}]}
+    assert masked(value) == {"customer": {"name": "Jane", "email": "j***@example.com"}, "lines": [{"sku": "A", "qty": 1}]}
+    assert value["customer"]["email"] == "jane@example.com"  # the original is untouched
+
+
+def test_events_are_logged_with_their_order_id():
+    order_id, _, (requested, _, _) = order_flow()
+    entry = LogEntry.objects.using("dashboard").get(kind="event", event_id=requested.event_id)
+    assert entry.order_id == order_id
+    assert LogEntry.objects.using("dashboard").filter(order_id=order_id, kind="event").count() == 3
+
+
+def test_causation_chain_walks_back_to_the_root():
+    _, _, (requested, payment, confirmed) = order_flow()
+    detail = selectors.event_detail(confirmed.event_id)
+    assert [m["envelope"]["event_id"] for m in detail["chain"]] == [requested.event_id, payment.event_id, confirmed.event_id]
+    assert [m["receipt"]["context"] for m in detail["receipts"]] == ["payments"]
+    assert any(link["href"].startswith("/admin/orders/order/?q=") for link in detail["links"])
+    assert [m["envelope"]["event_id"] for m in selectors.event_detail(requested.event_id)["caused"]] == [payment.event_id]
+
+
+def test_trace_has_state_timeline_latency_and_tree():
+    order_id, correlation, (requested, payment, confirmed) = order_flow()
+    trace = selectors.trace(order_id)
+    assert trace["correlation_ids"] == [correlation]
+    assert trace["state"]["status"] == "CONFIRMED"
+    assert trace["state"]["total"] == "24.00"
+    assert [item["envelope"]["event_type"] for item in trace["timeline"]] == ["OrderRequested", "PaymentRequested", "OrderConfirmed"]
+    latency = trace["timeline"][0]["receipts"][0]["latency"]
+    assert latency == {"relay_ms": 10.0, "queue_ms": 40.0, "handle_ms": 20.0, "published_to_received_ms": 50.0, "total_ms": 70.0}
+    root = trace["tree"][0]
+    assert root["event_id"] == requested.event_id
+    assert root["children"][0]["children"][0]["event_id"] == confirmed.event_id
+    assert selectors.trace(str(uuid.uuid4())) is None
+
+
+def test_apis_mask_emails_for_anonymous_and_show_them_to_staff(client):
+    order_id, correlation, (requested, _, _) = order_flow(email="jane.doe@example.com")
+    for url in (f"/api/events/?correlation_id={correlation}", f"/api/events/{requested.event_id}/", f"/api/traces/{order_id}/"):
+        body = client.get(url).content.decode()
+        assert "jane.doe@example.com" not in body, url
+        assert "j***@example.com" in body, url
+    staff = get_user_model().objects.create_user(f"staff-{uuid.uuid4().hex[:8]}", password="x" * 12, is_staff=True)
+    client.force_login(staff)
+    assert "jane.doe@example.com" in client.get(f"/api/traces/{order_id}/").content.decode()
+    # Staff may search inside payloads; anonymous text search never matches a hidden email.
+    assert client.get("/api/events/", {"q": "jane.doe@", "correlation_id": correlation}).json()["items"]
+    client.logout()
+    assert not client.get("/api/events/", {"q": "jane.doe@", "correlation_id": correlation}).json()["items"]
+
+
+def test_log_api_filters_by_producer_kind_and_text(client):
+    order_id, correlation, _ = order_flow()
+    body = client.get("/api/events/", {"correlation_id": correlation, "kind": "event", "producer": "orders"}).json()
+    assert [item["envelope"]["event_type"] for item in body["items"]] == ["OrderRequested", "PaymentRequested", "OrderConfirmed"]
+    assert len(client.get("/api/events/", {"q": order_id[:13]}).json()["items"]) == 3
+    assert client.get("/api/events/", {"kind": "nope"}).status_code == 400
+    assert client.get(f"/api/events/{uuid.uuid4()}/").status_code == 404
+    assert client.get(f"/api/traces/{uuid.uuid4()}/").status_code == 404
+
+
+def test_contexts_api_reports_queue_online_and_views(client):
+    body = client.get("/api/contexts/").json()
+    names = [c["name"] for c in body["contexts"]]
+    assert {"orders", "inventory", "payments", "dashboard"} <= set(names)
+    for context in body["contexts"]:
+        assert set(context) >= {"name", "queue_depth", "online", "view"}
+        assert context["online"] in (True, False, None)
+    assert {"nodes", "routes"} <= set(body["topology"])
+
+
+def test_pages_and_their_static_files_are_served(client):
+    order_id, _, _ = order_flow()
+    for url in ("/", "/events/", f"/orders/{order_id}/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert b'type="module"' in response.content
+    assert client.get("/static/js/stream.js").status_code == 200
+    assert client.get("/static/css/eventflow.css").status_code == 200
+
+
+def test_consumer_online_state():
+    now = 1000.0
+    assert selectors.consumer_online("t-a", 0, now - 1, now) is True
+    assert selectors.consumer_online("t-a", 0, None, now) is None
+    assert selectors.consumer_online("t-b", 3, None, now) is None  # just started waiting
+    assert selectors.consumer_online("t-b", 3, None, now + selectors.OFFLINE_AFTER) is False
+    assert selectors.consumer_online("t-b", 3, now + 3, now + 3.5) is True
+
+
+def test_admin_shows_the_log_read_only(client):
+    admin = get_user_model().objects.create_superuser(f"admin-{uuid.uuid4().hex[:8]}", password="x" * 12)
+    client.force_login(admin)
+    _, correlation, (requested, _, _) = order_flow()
+    entry = LogEntry.objects.using("dashboard").get(kind="event", event_id=requested.event_id)
+    assert client.get("/admin/dashboard/logentry/", {"q": correlation}).status_code == 200
+    page = client.get(f"/admin/dashboard/logentry/{entry.seq}/change/")
+    assert page.status_code == 200 and b"OrderRequested" in page.content
+    assert client.get("/admin/dashboard/logentry/add/").status_code == 403
+    assert client.get("/admin/dashboard/contextview/").status_code == 200
