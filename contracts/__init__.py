@@ -17,10 +17,40 @@ from contracts.catalog import (
     StockReservationFailed,
     StockReserved,
 )
+from contracts.commands import (
+    AuthorizePayment,
+    CapturePayment,
+    CheckStock,
+    CommitStock,
+    ReleaseStock,
+    ReserveStock,
+    VoidPayment,
+)
 from contracts.envelope import Envelope, build_envelope, parse_envelope
-from contracts.registry import ContractError, event_class, event_types, register, validate_payload
+from contracts.registry import (
+    ContractError,
+    command_class,
+    command_types,
+    event_class,
+    event_types,
+    register,
+    register_command,
+    validate_command,
+    validate_payload,
+)
 
 __all__ = [
+    "AuthorizePayment",
+    "CapturePayment",
+    "CheckStock",
+    "CommitStock",
+    "ReleaseStock",
+    "ReserveStock",
+    "VoidPayment",
+    "command_class",
+    "command_types",
+    "register_command",
+    "validate_command",
     "ContractError",
     "Customer",
     "Envelope",

@@ -41,6 +41,39 @@ def register(cls: type) -> type:
     return cls
 
 
+_COMMANDS: dict[str, type] = {}
+
+
+def register_command(cls: type) -> type:
+    """Add a command dataclass (imperative name, `schema_version`, `owner` context)."""
+    if not dataclasses.is_dataclass(cls) or not cls.__dataclass_params__.frozen:
+        raise TypeError(f"{cls.__name__} must be a frozen dataclass")
+    for attr in ("schema_version", "owner"):
+        if not hasattr(cls, attr):
+            raise TypeError(f"{cls.__name__} needs a class attribute `{attr}`")
+    _COMMANDS[cls.__name__] = cls
+    return cls
+
+
+def command_class(command_type: str) -> type:
+    try:
+        return _COMMANDS[command_type]
+    except KeyError:
+        raise ContractError(f"unknown command type {command_type!r}", field="command_type") from None
+
+
+def command_types() -> list[str]:
+    return sorted(_COMMANDS)
+
+
+def validate_command(command_type: str, payload: Any) -> Any:
+    """Build the command object of `command_type` from a JSON payload, or raise ContractError."""
+    cls = command_class(command_type)
+    if not isinstance(payload, dict):
+        raise ContractError(f"expected an object, got {type(payload).__name__}", field="payload")
+    return _from_dict(cls, payload, "")
+
+
 def event_class(event_type: str) -> type:
     try:
         return _CATALOG[event_type]
@@ -138,6 +171,10 @@ def to_payload(event: Any) -> dict:
         return value
 
     payload = plain(event)
-    # Round-trip through validation so an event built in code is held to the same rules.
-    validate_payload(type(event).__name__, payload)
+    # Round-trip through validation so a message built in code is held to the same rules.
+    name = type(event).__name__
+    if name in _COMMANDS:
+        validate_command(name, payload)
+    else:
+        validate_payload(name, payload)
     return payload

@@ -45,3 +45,7 @@ def deliver(self, context: str, envelope: dict, sent_at: str | None = None, atte
 def receipt(receipt: dict) -> None:
     for handler in registry.receipt_handlers():
         handler(receipt)
+
+
+# The command task lives with the command transport; importing it registers it with Celery.
+from eventbus import commands  # noqa: E402,F401

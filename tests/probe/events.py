@@ -15,3 +15,17 @@ class ProbePinged:
     probe_id: str
     sleep: float = 0.0
     fail: bool = False
+
+
+from contracts import register_command  # noqa: E402
+
+
+@register_command
+@dataclass(frozen=True)
+class RecordProbe:
+    """A test command for payments: record `probe_id` after sleeping `sleep` seconds."""
+
+    schema_version: ClassVar[int] = 1
+    owner: ClassVar[str] = "payments"
+    probe_id: str
+    sleep: float = 0.0

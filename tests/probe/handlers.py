@@ -2,6 +2,7 @@ import os
 import time
 
 from eventbus import subscribe
+from eventbus.commands import handle_commands
 from tests.probe import events  # noqa: F401  registers ProbePinged in the catalog
 from tests.probe.models import ProbeEffect
 
@@ -16,4 +17,12 @@ def record_probe(event, envelope):
     ProbeEffect.objects.using("payments").create(probe_id=event.probe_id, event_id=envelope.event_id, pid=os.getpid())
 
 
+def carry_out_record_probe(command):
+    if command.sleep:
+        time.sleep(command.sleep)
+    ProbeEffect.objects.using("payments").create(probe_id=command.probe_id, event_id="command", pid=os.getpid())
+    return {"ok": True}
+
+
 subscribe("payments", {"ProbePinged": record_probe})
+handle_commands("payments", {"RecordProbe": carry_out_record_probe})

@@ -1,0 +1,185 @@
+"""Commands for the command-driven mode: a Celery task to the owner's queue and a reply
+the sender waits for, with a timeout.
+
+The owner carries a command out through its own services, in one transaction
+with an inbox row (so a redelivered command is not applied twice). A command
+that reaches its owner after `expires_at` — the moment its sender gave up — is
+not carried out: Celery discards it on arrival (`expires`) and the owner checks
+the deadline again just before it commits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from celery import shared_task
+from django.db import IntegrityError, transaction
+
+from config.celery import app
+from contracts import ContractError, command_class
+from contracts.registry import to_payload, validate_command
+from eventbus import broker, transport
+from eventbus.lineage import current_envelope
+from eventbus.models import InboxMessage
+
+log = logging.getLogger("eventbus.commands")
+
+COMMAND_TASK = "eventbus.command"
+REPLY_TTL = 300  # seconds a reply waits for a sender that may be slow to read it
+
+_handlers: dict[tuple[str, str], Callable[[Any], dict]] = {}
+
+
+class CommandTimeout(Exception):
+    """The owner did not reply in time (it may be offline); the command will not take effect."""
+
+    def __init__(self, command_type: str, owner: str, timeout: float):
+        self.command_type, self.owner, self.timeout = command_type, owner, timeout
+        super().__init__(f"{owner} did not answer {command_type} within {timeout:g}s")
+
+
+class CommandExpired(Exception):
+    """Raised inside the owner's transaction to undo a command whose sender gave up."""
+
+
+def handle_commands(context: str, table: dict[str, Callable[[Any], dict]]) -> None:
+    """Declare `context`'s command handlers: {"ReserveStock": fn}; fn(command) -> reply dict."""
+    for command_type, fn in table.items():
+        if command_class(command_type).owner != context:
+            raise ContractError(f"{command_type} is owned by {command_class(command_type).owner}, not {context}",
+                                field="command_type")
+        _handlers[(context, command_type)] = fn
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _reply_key(command_id: str) -> str:
+    return f"eventflow:reply:{command_id}"
+
+
+def _record(message: dict, **fields) -> None:
+    """Tell the dashboard about a command or its reply, as a receipt of kind command/reply."""
+    receipt = {
+        "kind": fields.pop("kind"),
+        "event_id": message["command_id"],
+        "event_type": message["command_type"],
+        "producer": message["sender"],
+        "context": message["owner"],
+        "correlation_id": message.get("correlation_id") or "",
+        "causation_id": message.get("causation_id"),
+        "published_at": message["issued_at"],
+        "attempt": 1,
+        **fields,
+    }
+    try:
+        transport.send_receipt(receipt)
+    except Exception as exc:
+        log.warning("command record for %s not sent: %s", message["command_id"], exc)
+
+
+@dataclass
+class Sent:
+    command_id: str
+    reply: dict
+    elapsed: float
+
+
+def send_command(command: Any, *, sender: str, timeout: float, correlation_id: str | None = None,
+                 causation_id: str | None = None) -> Sent:
+    """Send `command` to its owner and wait up to `timeout` seconds for the reply.
+
+    Raises CommandTimeout when no reply came; the command then never takes effect.
+    """
+    command_type = type(command).__name__
+    owner = command_class(command_type).owner
+    issued = datetime.now(timezone.utc)
+    message = {
+        "command_id": str(uuid.uuid4()),
+        "command_type": command_type,
+        "version": command_class(command_type).schema_version,
+        "sender": sender,
+        "owner": owner,
+        "correlation_id": correlation_id,
+        "causation_id": causation_id,
+        "issued_at": _iso(issued),
+        "expires_at": _iso(issued + timedelta(seconds=timeout)),
+        "payload": to_payload(command),
+    }
+    _record(message, kind="command", outcome="sent", sent_at=message["issued_at"])
+    app.send_task(COMMAND_TASK, args=[message], queue=owner, routing_key=owner,
+                  expires=issued + timedelta(seconds=timeout),
+                  retry=True, retry_policy=transport.PUBLISH_RETRY_POLICY)
+    popped = broker.client().blpop([_reply_key(message["command_id"])], timeout=timeout)
+    elapsed = (datetime.now(timezone.utc) - issued).total_seconds()
+    if popped is None:
+        _record(message, kind="reply", outcome="timeout", error=f"no reply within {timeout:g}s",
+                finished_at=_iso(datetime.now(timezone.utc)))
+        raise CommandTimeout(command_type, owner, timeout)
+    return Sent(message["command_id"], json.loads(popped[1]), elapsed)
+
+
+class _CommandLineage:
+    """What events published while carrying out a command inherit: its correlation, and it as cause."""
+
+    def __init__(self, message: dict):
+        self.correlation_id = message.get("correlation_id") or str(uuid.uuid4())
+        self.event_id = message["command_id"]
+
+
+def execute(message: dict) -> dict:
+    """Carry out one command in its owner's context; returns the reply (not yet sent)."""
+    try:
+        command = validate_command(message["command_type"], message["payload"])
+        owner = command_class(message["command_type"]).owner
+        expires_at = _parse_time(message["expires_at"])
+    except (ContractError, KeyError, ValueError) as exc:
+        return {"ok": False, "outcome": "invalid", "reason": f"invalid command: {exc}"}
+    fn = _handlers.get((owner, message["command_type"]))
+    if fn is None:
+        return {"ok": False, "outcome": "invalid", "reason": f"{owner} has no handler for {message['command_type']}"}
+    if datetime.now(timezone.utc) > expires_at:
+        return {"ok": False, "outcome": "expired", "reason": "arrived after its sender gave up"}
+    token = current_envelope.set(_CommandLineage(message))
+    try:
+        with transaction.atomic(using=owner):
+            try:
+                with transaction.atomic(using=owner):
+                    InboxMessage.objects.using(owner).create(event_id=message["command_id"],
+                                                            event_type=message["command_type"])
+            except IntegrityError:
+                return {"ok": False, "outcome": "duplicate", "reason": "already carried out"}
+            reply = dict(fn(command))
+            if datetime.now(timezone.utc) > expires_at:
+                raise CommandExpired()
+    except CommandExpired:
+        return {"ok": False, "outcome": "expired", "reason": "its sender gave up while it ran; undone"}
+    finally:
+        current_envelope.reset(token)
+    reply.setdefault("outcome", "ok" if reply.get("ok") else "refused")
+    return reply
+
+
+@shared_task(name=COMMAND_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def command(message: dict) -> str:
+    started = _iso(datetime.now(timezone.utc))
+    reply = execute(message)
+    if reply["outcome"] != "expired":
+        key = _reply_key(message.get("command_id", "unknown"))
+        conn = broker.client()
+        conn.rpush(key, json.dumps(reply))
+        conn.expire(key, REPLY_TTL)
+    _record(message, kind="reply", outcome=reply["outcome"], error=reply.get("reason", ""),
+            received_at=started, started_at=started, finished_at=_iso(datetime.now(timezone.utc)))
+    return reply["outcome"]
