@@ -31,6 +31,17 @@ def data_dir() -> Path:
     return Path(env_str("EVENTFLOW_DATA_DIR", str(BASE_DIR / "data"))).resolve()
 
 
+def redis_url() -> str:
+    """REDIS_URL; else the private Redis of a running `make run` (it leaves its URL in the
+    data folder), so `manage.py shell` beside the stack talks to the same broker."""
+    if os.environ.get("REDIS_URL"):
+        return os.environ["REDIS_URL"]
+    running = data_dir() / ".run" / "redis-url"
+    if running.exists():
+        return running.read_text().strip()
+    return "redis://127.0.0.1:6379/0"
+
+
 def redis_url_with_db(url: str, offset: int) -> str:
     """The same Redis server with the database index moved by `offset` (broker 0, channels 1)."""
     parts = urlsplit(url)

@@ -8,6 +8,7 @@ from config.env import (
     env_float,
     env_int,
     env_str,
+    redis_url,
     redis_url_with_db,
 )
 
@@ -83,7 +84,7 @@ STATIC_ROOT = DATA_DIR / "static"
 LOGIN_URL = "/admin/login/"
 
 # --- Redis: the broker in one database, the channel layer in the next ---------
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = redis_url()
 BROKER_URL = redis_url_with_db(REDIS_URL, 0)
 CHANNEL_LAYER_URL = redis_url_with_db(REDIS_URL, 1)
 

@@ -190,6 +190,8 @@ def main() -> int:
             env["REDIS_URL"] = redis_server.url
             say(f"Redis {redis_server.url} (pid {redis_server.pid}, data {redis_server.data_dir}, log {redis_server.logfile})")
         supervisor.env = env
+        # `manage.py shell` and other commands run beside the stack read it (config.env).
+        (data / ".run" / "redis-url").write_text(env["REDIS_URL"] + "\n")
 
         admin_notice = prepare_databases(env, stop)
 
@@ -227,6 +229,7 @@ def main() -> int:
         code = 1
     finally:
         shutdown(supervisor, redis_server)
+        (data / ".run" / "redis-url").unlink(missing_ok=True)
         say("stopped")
     return code
 
