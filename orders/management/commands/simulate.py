@@ -26,9 +26,11 @@ def plan_order(rng: random.Random, products) -> tuple[list[dict], str]:
         token = "tok_declined"
     elif roll < 0.20:
         token = "tok_insufficient_funds"
-        product = max(products, key=lambda p: p.price)
-        if product.price > 0:
-            qty = min(MAX_QTY, math.floor(100 / product.price) + 1 + rng.randint(0, 1))
+        # Above the 100.00 limit, preferably on a product with stock so the payment is what fails.
+        large = [(p, min(MAX_QTY, math.floor(100 / p.price) + 1)) for p in products if p.price > 0]
+        if large:
+            in_stock = [(p, qty) for p, qty in large if p.available >= qty]
+            product, qty = rng.choice(in_stock) if in_stock else max(large, key=lambda pq: pq[0].price)
             return [{"sku": product.sku, "qty": qty}], token
     elif roll < 0.27:
         product = rng.choice(products)
@@ -65,7 +67,11 @@ class Command(BaseCommand):
         if orders < 1 or rate < 0 or wait < 0:
             raise CommandError("--orders must be at least 1; --rate and --wait cannot be negative")
         wanted = {s.strip() for s in skus.split(",") if s.strip()}
-        products = [p for p in product_list() if (not wanted or p.sku in wanted) and p.sku.startswith(sku_prefix)]
+
+        def catalog():
+            return [p for p in product_list() if (not wanted or p.sku in wanted) and p.sku.startswith(sku_prefix)]
+
+        products = catalog()
         if not products:
             raise CommandError("no products in orders' view to order from (run seed_demo, check --skus/--sku-prefix)")
         rng = random.Random(seed)
@@ -73,6 +79,8 @@ class Command(BaseCommand):
         placed, invalid = [], 0
         started = time.monotonic()
         for i in range(orders):
+            if i and i % 10 == 0:
+                products = catalog() or products  # follow the view's availability as it changes
             lines, token = plan_order(rng, products)
             try:
                 placed.append(order_place(customer_name=rng.choice(NAMES), customer_email=f"customer{i}@example.com",
