@@ -126,6 +126,13 @@ def stock_reserve(*, order_id: str, lines) -> Reservation:
         if existing is not None:
             return existing
         wanted = merge_lines(lines)
+        if not wanted or any(qty < 1 for qty in wanted.values()):  # never let a bad line add stock
+            reservation = Reservation.objects.using(DB).create(
+                order_id=order_id, lines=[{"sku": s, "qty": q} for s, q in sorted(wanted.items())],
+                status=Reservation.FAILED, reason="invalid order lines",
+            )
+            publish(StockReservationFailed(order_id=order_id, reason="invalid order lines", shortages=()), context=DB)
+            return reservation
         products = _locked(wanted)
         shortages = [
             Shortage(sku=sku, requested=qty, available=products[sku].available if sku in products else 0)

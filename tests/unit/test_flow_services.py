@@ -164,3 +164,12 @@ def test_seed_demo_is_idempotent():
     assert all(p.version == 1 for p in products)
     assert sum(1 for p in products if 2 <= p.on_hand <= 5) >= 3
     assert len([c for c in published("inventory", "InventoryChanged") if c["sku"].startswith(prefix)]) == products.count()
+
+
+def test_a_line_without_a_positive_quantity_reserves_nothing():
+    a = sku()
+    inventory.product_create(sku=a, name="A", price="1.00", on_hand=5)
+    order_id = str(uuid.uuid4())
+    assert inventory.stock_reserve(order_id=order_id, lines=[Line(sku=a, qty=-2)]).status == Reservation.FAILED
+    assert Product.objects.using("inventory").get(sku=a).reserved == 0
+    assert published("inventory", "StockReservationFailed", order_id=order_id)
