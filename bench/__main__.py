@@ -24,6 +24,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--clients", type=int, default=50, help="websocket clients of the fan-out test")
     p.add_argument("--fanout-step", type=float, default=10, help="seconds of each fan-out rate step")
     p.add_argument("--only", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
+    p.add_argument("--profile", action="store_true",
+                   help="also break one hop down per function (cProfile, in process) and sample every process "
+                        "with py-spy during the first throughput step (needs `pip install py-spy`)")
     p.add_argument("--keep", action="store_true", help="keep the temporary data folder and logs")
     p.add_argument("--results", default=None, help="where to write results.json (default bench/results.json)")
     return p.parse_args(argv)

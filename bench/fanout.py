@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import profiling, resources
 from bench.client import ws_url
 from bench.stats import percentile, wait_broker_quiet
 from devstack._children import die_with_parent
@@ -65,38 +66,35 @@ def _publish(stack, rate: float, seconds: float, tmp: Path) -> tuple[list[str], 
     return ids, longest
 
 
-def fanout(stack, broker, *, clients: int, step_seconds: float, say) -> dict:
+def _start_profile(stack, seconds: float):
+    """py-spy on Daphne and the dashboard worker during the first step."""
+    targets = {name: pid for name, pid in resources.process_tree(stack).items()
+               if name.startswith(("daphne", "dashboard"))}
+    running = profiling.start(targets, seconds, stack.logs_dir / "profile-fanout")
+    return (running, seconds) if running else None
+
+
+def fanout(stack, broker, *, clients: int, step_seconds: float, say, profile: bool = False) -> dict:
     tmp = Path(tempfile.mkdtemp(dir=stack.tmp))
     fleet = _start_fleet(stack, clients)
-    steps, best = [], None
+    steps, best, profiled = [], None, None
     try:
         for rate in RATES:
-            wait_broker_quiet(broker, timeout=60, interval=0.05)
-            _dump(fleet, tmp / "discard.json")
-            ids, took = _publish(stack, rate, step_seconds, tmp)
-            time.sleep(MAX_LAG + 0.5)  # anything later than this is late anyway
-            seen = _dump(fleet, tmp / f"seen-{rate}.json")
-            events = seen["events"]
-            worst = [events[i][1] for i in ids if i in events]
-            incomplete = sum(1 for i in ids if events.get(i, [0])[0] < clients)
-            late = sum(1 for lag in worst if lag >= MAX_LAG)
-            result = {
-                "rate": rate, "published": len(ids), "publish_seconds": round(took, 2),
-                "achieved_per_s": round(len(ids) / took, 1) if took else None,
-                "not_received_by_all": incomplete, "late": late,
-                "worst_lag_p50_ms": round(1000 * (percentile(worst, 50) or 0), 1),
-                "worst_lag_p99_ms": round(1000 * (percentile(worst, 99) or 0), 1),
-                "frames": seen["frames"], "fleet_cpu_s_total": round(seen["cpu_seconds"], 1),
-                "client_errors": seen["errors"][:3],
-            }
-            result["passed"] = (not incomplete and not late and not seen["errors"]
-                                and result["achieved_per_s"] >= 0.95 * rate)
+            result = _step(stack, broker, fleet, tmp, rate, step_seconds, clients)
             steps.append(result)
-            say(f"fanout: {rate}/s -> passed={result['passed']} (incomplete {incomplete}, late {late}, "
-                f"worst lag p99 {result['worst_lag_p99_ms']} ms, achieved {result['achieved_per_s']}/s)")
+            say(f"fanout: {rate}/s -> passed={result['passed']} (incomplete {result['not_received_by_all']}, "
+                f"late {result['late']}, worst lag p99 {result['worst_lag_p99_ms']} ms, "
+                f"achieved {result['achieved_per_s']}/s)")
             if not result["passed"]:
                 break
             best = result
+        if profile:
+            # Its own step: the samplers' CPU must not decide the figure.
+            rate = best["rate"] if best else RATES[0]
+            sampling = _start_profile(stack, step_seconds)
+            profiled = _step(stack, broker, fleet, tmp, rate, step_seconds, clients)
+            if sampling:
+                profiled["profile"] = profiling.finish(*sampling)
     finally:
         try:
             fleet.stdin.write("quit\n")
@@ -106,4 +104,28 @@ def fanout(stack, broker, *, clients: int, step_seconds: float, say) -> dict:
             fleet.kill()
             fleet.wait()
     return {"clients": clients, "step_seconds": step_seconds,
-            "events_per_s": best["achieved_per_s"] if best else None, "steps": steps}
+            "events_per_s": best["achieved_per_s"] if best else None, "steps": steps, "profiled_step": profiled}
+
+
+def _step(stack, broker, fleet, tmp: Path, rate: float, step_seconds: float, clients: int) -> dict:
+    wait_broker_quiet(broker, timeout=60, interval=0.05)
+    _dump(fleet, tmp / "discard.json")
+    ids, took = _publish(stack, rate, step_seconds, tmp)
+    time.sleep(MAX_LAG + 0.5)  # anything later than this is late anyway
+    seen = _dump(fleet, tmp / f"seen-{rate}.json")
+    events = seen["events"]
+    worst = [events[i][1] for i in ids if i in events]
+    incomplete = sum(1 for i in ids if events.get(i, [0])[0] < clients)
+    late = sum(1 for lag in worst if lag >= MAX_LAG)
+    result = {
+        "rate": rate, "published": len(ids), "publish_seconds": round(took, 2),
+        "achieved_per_s": round(len(ids) / took, 1) if took else None,
+        "not_received_by_all": incomplete, "late": late,
+        "worst_lag_p50_ms": round(1000 * (percentile(worst, 50) or 0), 1),
+        "worst_lag_p99_ms": round(1000 * (percentile(worst, 99) or 0), 1),
+        "frames": seen["frames"], "fleet_cpu_s_total": round(seen["cpu_seconds"], 1),
+        "client_errors": seen["errors"][:3],
+    }
+    result["passed"] = (not incomplete and not late and not seen["errors"]
+                        and result["achieved_per_s"] >= 0.95 * rate)
+    return result

@@ -62,7 +62,7 @@ async def _run(stack, broker, samples: int) -> tuple[list[float], list[dict], in
                     continue
                 if n >= WARMUP:
                     latencies.append(received - started)
-                    confirmed.append(envelope)
+                    confirmed.append({**envelope, "_started": started, "_received": received})
         finally:
             reading.cancel()
     return latencies, confirmed, rejected
@@ -86,6 +86,7 @@ def order_e2e(stack, broker, *, samples: int) -> dict:
     latencies, confirmed, rejected = asyncio.run(_run(stack, broker, samples))
     hops = [causation_hops(envelope) for envelope in confirmed]
     result = summary_ms(latencies)
+    result["breakdown"] = breakdown(confirmed)
     result.update({
         "rejected": rejected,
         "critical_path_hops": int(statistics.median(hops)) if hops else None,
@@ -93,6 +94,35 @@ def order_e2e(stack, broker, *, samples: int) -> dict:
         "chain_example": _chain_types(confirmed[-1]) if confirmed else [],
     })
     return result
+
+
+def _epoch(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def breakdown(confirmed: list[dict]) -> dict:
+    """Where an order's time goes, from timestamps the system keeps anyway:
+    POST -> OrderConfirmed built in orders (occurred_at: three business hops and the POST),
+    -> logged by the dashboard worker (LogEntry.recorded_at: the hop to the dashboard,
+    including the wait behind receipts in its queue), -> on the websocket (broadcast and
+    the consumer's frame pacing)."""
+    from dashboard.models import LogEntry
+
+    flow, to_log, to_socket = [], [], []
+    for env in confirmed:
+        entry = LogEntry.objects.using("dashboard").filter(kind=LogEntry.EVENT, event_id=env["event_id"]).first()
+        if entry is None:
+            continue
+        decided = _epoch(env["occurred_at"])
+        logged = entry.recorded_at.timestamp()
+        flow.append(decided - env["_started"])
+        to_log.append(logged - decided)
+        to_socket.append(env["_received"] - logged)
+    return {"post_to_order_confirmed_built": summary_ms(flow),
+            "order_confirmed_to_dashboard_log": summary_ms(to_log),
+            "dashboard_log_to_websocket": summary_ms(to_socket)}
 
 
 def _chain_types(envelope: dict) -> list[str]:

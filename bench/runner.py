@@ -70,11 +70,17 @@ def run(stack, args, phases, say) -> dict:
         from bench import throughput
 
         phase("throughput", lambda: throughput.sustained(stack, b, duration=args.duration,
-                                                         baseline=sections.get("baseline"), say=say))
+                                                         baseline=sections.get("baseline"), say=say,
+                                                         profile=getattr(args, "profile", False)))
     if "fanout" in phases:
         from bench import fanout
 
-        phase("fanout", lambda: fanout.fanout(stack, b, clients=args.clients, step_seconds=args.fanout_step, say=say))
+        phase("fanout", lambda: fanout.fanout(stack, b, clients=args.clients, step_seconds=args.fanout_step, say=say,
+                                               profile=getattr(args, "profile", False)))
+    if getattr(args, "profile", False):
+        from bench import costs
+
+        phase("costs", lambda: costs.breakdown())
     if "memory" in phases:
         from bench import resources
 

@@ -30,8 +30,11 @@ class BenchStack:
         self.redis = RedisServer(self.tmp / "redis", logfile=self.logs_dir / "redis.log")
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
+        # The bench measures the embedded run (SQLite files in its own folder): never a
+        # DATABASE_URL or REDIS_URL the caller happens to have set.
+        inherited = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         self.env = {
-            **os.environ,
+            **inherited,
             "EVENTFLOW_DATA_DIR": str(self.data_dir),
             "REDIS_URL": self.redis.url,
             "EVENTFLOW_EXTRA_APPS": "bench",
@@ -45,6 +48,7 @@ class BenchStack:
 
     def apply_env(self) -> None:
         """Point this process (the driver) at the stack, before Django is set up."""
+        os.environ.pop("DATABASE_URL", None)
         os.environ.update({k: self.env[k] for k in (
             "EVENTFLOW_DATA_DIR", "REDIS_URL", "EVENTFLOW_EXTRA_APPS", "DJANGO_SETTINGS_MODULE",
             "DJANGO_DEBUG", "EVENTFLOW_LOG_LEVEL")})

@@ -14,7 +14,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from bench import integrity
+from bench import integrity, profiling, resources
 from bench.client import post_order
 from bench.runner import BENCH_SKUS
 from bench.stats import summary_ms
@@ -50,7 +50,7 @@ def offer(base_url: str, rate: float, seconds: float, threads: int = 8) -> dict:
             pool.submit(one)
     elapsed = time.monotonic() - start
     return {"offered": total, "ok": ok, "errors": len(errors), "error_examples": errors[:3],
-            "achieved_per_s": round(ok / elapsed, 2) if elapsed else None, "post": summary_ms(latencies)}
+            "achieved_per_s": round(ok / max(elapsed, total / rate), 2), "post": summary_ms(latencies)}
 
 
 def step(stack, broker, rate: float, seconds: float) -> dict:
@@ -98,6 +98,14 @@ def _receipts() -> int:
     return LogEntry.objects.using("dashboard").filter(kind=LogEntry.RECEIPT).count()
 
 
+def _start_profile(stack, seconds: float):
+    """py-spy on every process but Redis and ourselves for `seconds`."""
+    targets = {name: pid for name, pid in resources.process_tree(stack).items()
+               if name not in ("redis", "bench driver")}
+    running = profiling.start(targets, seconds, stack.logs_dir / "profile")
+    return (running, seconds) if running else None
+
+
 def calibrate(stack, broker, orders: int = 40) -> float:
     """Orders per second the stack drains when given a burst (an upper bound to start under)."""
     integrity.drain(broker, timeout=60)
@@ -107,14 +115,14 @@ def calibrate(stack, broker, orders: int = 40) -> float:
     return orders / (time.monotonic() - t0)
 
 
-def sustained(stack, broker, *, duration: float, baseline: dict | None, say) -> dict:
+def sustained(stack, broker, *, duration: float, baseline: dict | None, say, profile: bool = False) -> dict:
     integrity.drain(broker, timeout=60)
     db_before, orders_before = integrity.db_snapshot(), integrity.confirmed_orders()
     capacity = calibrate(stack, broker)
     say(f"throughput: calibration burst drained at {capacity:.1f} orders/s")
-    steps, best = [], None
+    steps, best, failed_at = [], None, None
     rate = START_FRACTION * capacity
-    while len(steps) < MAX_STEPS:
+    while len(steps) < MAX_STEPS and (failed_at is None or rate < 0.97 * failed_at):
         say(f"throughput: {rate:.2f} orders/s for {duration:g} s ...")
         result = step(stack, broker, rate, duration)
         steps.append(result)
@@ -123,11 +131,22 @@ def sustained(stack, broker, *, duration: float, baseline: dict | None, say) -> 
         if result["sustained"]:
             best = result
             rate *= FACTOR
-        elif best is None and len(steps) < MAX_STEPS:
+        elif best is None:
+            failed_at = rate
             rate *= START_FRACTION  # not even the first step held: go down
         else:
             break
     db_after, orders_after = integrity.db_snapshot(), integrity.confirmed_orders()
+    profiled = None
+    if profile:
+        # A step of its own: ten py-spy samplers cost CPU that must not decide the figure.
+        profiled_rate = best["rate"] if best else steps[-1]["rate"]
+        seconds = max(3.0, min(20.0, duration))
+        say(f"throughput: profiling {profiled_rate:.2f} orders/s for {seconds:g} s (not counted) ...")
+        sampling = _start_profile(stack, seconds)
+        profiled = step(stack, broker, profiled_rate, seconds)
+        if sampling:
+            profiled["profile"] = profiling.finish(*sampling)
     out = {
         "calibration_orders_per_s": round(capacity, 2),
         "orders_per_s": best["achieved_per_s"] if best else None,
@@ -135,6 +154,7 @@ def sustained(stack, broker, *, duration: float, baseline: dict | None, say) -> 
         "tasks_per_s": best["tasks_per_s"] if best else None,
         "deliveries_per_order": best["deliveries_per_order"] if best else None,
         "steps": steps,
+        "profiled_step": profiled,
         "db_growth": {"orders": orders_after - orders_before,
                       "rows": sum(db_after["rows"].values()) - sum(db_before["rows"].values()),
                       "disk_bytes": db_after["disk_bytes"] - db_before["disk_bytes"],

@@ -1,0 +1,111 @@
+"""Where the time of one hop goes (`--profile`): the framework's entry points run in this
+process, N times each, timed plainly and then under cProfile.
+
+Like a worker, every call is wrapped by closing the database connections before and
+after (Celery's Django fix-up does so around every task unless CELERY_DB_REUSE_MAX is
+set). The calls are the real ones: publish() in an inventory transaction; deliver() of
+that envelope in payments and in the dashboard; the receipt task in the dashboard; and,
+for comparison, one send_task plus the baseline hop's body.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import pstats
+import time
+import uuid
+
+from django.db import close_old_connections, connections, transaction
+
+CALLS = 100
+
+
+def _close_all():
+    for conn in connections.all(initialized_only=True):
+        conn.close()
+
+
+def _timed(fn, calls: int) -> tuple[float, pstats.Stats]:
+    _close_all()
+    fn(0)  # warm caches and imports
+    t0 = time.perf_counter()
+    for i in range(calls):
+        _close_all()
+        fn(i)
+        _close_all()
+    plain_ms = (time.perf_counter() - t0) * 1000 / calls
+    profile = cProfile.Profile()
+    profile.enable()
+    for i in range(calls):
+        _close_all()
+        fn(i)
+        _close_all()
+    profile.disable()
+    return plain_ms, pstats.Stats(profile)
+
+
+def _top(stats: pstats.Stats, calls: int, limit: int = 22) -> list[list]:
+    rows = []
+    for (path, line, name), (cc, nc, tt, ct, callers) in stats.stats.items():
+        short = path.split("site-packages/")[-1].replace("/work/main/", "")
+        rows.append([f"{name} ({short}:{line})", round(ct * 1000 / calls, 3), round(nc / calls, 1)])
+    rows.sort(key=lambda r: r[1], reverse=True)
+    return rows[:limit]
+
+
+def breakdown(calls: int = CALLS) -> dict:
+    from bench.events import BenchPinged
+    from bench.tasks import BASELINE_TASK, baseline_hop
+    from config.celery import app
+    from eventbus import publish
+    from eventbus.delivery import OK, Outcome, build_receipt, now_iso
+    from eventbus.tasks import deliver, receipt
+
+    envelopes: list[dict] = []
+
+    def do_publish(i):
+        with transaction.atomic(using="inventory"):
+            envelopes.append(publish(BenchPinged(ping_id=str(uuid.uuid4()), sent_at=time.time()),
+                                     context="inventory").as_dict())
+
+    def fresh(i):  # a never-seen envelope, so the inbox takes it (not a duplicate)
+        env = dict(envelopes[i % len(envelopes)])
+        env["event_id"] = str(uuid.uuid4())
+        return env
+
+    def do_deliver_payments(i):
+        deliver.run("payments", fresh(i), sent_at=now_iso())
+
+    def do_deliver_dashboard(i):
+        deliver.run("dashboard", fresh(i), sent_at=now_iso())
+
+    def do_receipt(i):
+        env = fresh(i)
+        receipt.run(build_receipt("payments", env, Outcome(OK, now_iso(), now_iso()), sent_at=now_iso(),
+                                  received_at=now_iso(), attempt=1))
+
+    def do_baseline(i):
+        app.send_task(BASELINE_TASK, args=["bench:costs:sink", 0, ["orders"], time.time()], queue="bench-sink",
+                      routing_key="bench-sink")
+        baseline_hop.run("bench:costs:sink", 0, ["orders"], time.time())
+
+    result = {}
+    for name, fn in (("publish (inventory, 1 event, 2 subscribers)", do_publish),
+                     ("deliver payments (BenchPinged)", do_deliver_payments),
+                     ("deliver dashboard (BenchPinged)", do_deliver_dashboard),
+                     ("receipt task in dashboard", do_receipt),
+                     ("baseline: send_task + hop body", do_baseline)):
+        plain, stats = _timed(fn, calls)
+        result[name] = {"ms_per_call": round(plain, 3), "cprofile_cumulative_ms_per_call": _top(stats, calls)}
+    close_old_connections()
+    _cleanup()
+    return result
+
+
+def _cleanup():
+    from bench.recorder import client
+    from django.conf import settings
+    import redis
+
+    client().delete("bench:costs:sink")
+    redis.Redis.from_url(settings.BROKER_URL).delete("bench-sink")
