@@ -22,7 +22,7 @@ MODES = ("event",)  # "command" comes with another issue
 def order_new(request):
     """The order form: products, prices and availability from orders' local view."""
     products = selectors.product_list()
-    form = OrderForm(request.POST or None, products=products)
+    form = OrderForm(request.POST if request.method == "POST" else None, products=products)
     if request.method == "POST" and form.is_valid():
         try:
             placed = order_place(
