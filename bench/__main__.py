@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.apply_env()
         from bench import runner  # Django is set up from here on
 
+        results["code"] = runner.code_state()
+        results["machine"] = {"cpus": os.cpu_count(), "load_1min_at_start": open("/proc/loadavg").read().split()[0]}
         runner.setup(stack)
         results["sections"] = runner.run(stack, args, phases, say)
     except Interrupted as exc:

@@ -13,6 +13,11 @@ from collections import Counter
 from pathlib import Path
 
 RATE = 100  # samples a second
+SCAFFOLDING = ("(click/", "(celery/bin/", "(celery/__main__", "(billiard/process", "(billiard/popen", "(billiard/pool",
+               "(billiard/context", "(celery/bootsteps", "(celery/worker/worker", "(celery/concurrency/",
+               "<frozen runpy>", "(threading.py)", "(concurrent/futures/thread", "(daphne/cli", "(daphne/server",
+               "(daphne/__main__", "(twisted/internet/asyncioreactor", "(asyncio/base_events", "(asyncio/events",
+               "(asyncio/runners", "(celery/app/trace.py)", "(celery/worker/loops")
 _LINE = re.compile(r"\s*\(([^()]*):\d+\)$")
 
 
@@ -79,8 +84,9 @@ def summarise(path: Path, *, seconds: float, top: int = 15) -> dict:
     def ms_per_s(n):  # CPU-ish milliseconds per wall second spent in the function
         return round(n * 1000 / RATE / seconds, 1)
 
-    # Frames on (nearly) every stack are the process's scaffolding (main loop, pool), not costs.
-    costs = [(fn, n) for fn, n in inclusive.most_common() if n < 0.95 * total]
+    # The process's scaffolding (main loops, the pool, the CLI) is on every stack: not a cost.
+    costs = [(fn, n) for fn, n in inclusive.most_common()
+             if n < 0.95 * total and not any(part in fn for part in SCAFFOLDING)]
     return {
         "busy_fraction": round(busy, 3) if busy is not None else None,
         "samples": total,

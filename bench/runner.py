@@ -13,6 +13,22 @@ from bench.stats import ratio
 BENCH_SKUS = [f"BENCH-{n}" for n in range(1, 9)]
 
 
+def code_state() -> dict:
+    """Which code was measured: the tree is shared and moves, so say exactly what ran."""
+    import subprocess
+
+    from devstack.processes import REPO_ROOT
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    dirty = [line[3:] for line in git("status", "--porcelain").splitlines() if not line[3:].startswith("bench/")]
+    return {"commit": git("rev-parse", "HEAD").strip(), "uncommitted_files_outside_bench": dirty}
+
+
 def setup(stack) -> None:
     django.setup()
     stack.migrate()
@@ -49,12 +65,15 @@ def run(stack, args, phases, say) -> dict:
     def phase(name, fn):
         say(f"{name} ...")
         t0 = time.monotonic()
+        load_before = _loadavg()
         try:
             sections[name] = fn()
         except Exception as exc:
             traceback.print_exc()
             sections[name] = {"error": f"{type(exc).__name__}: {exc}"}
         sections[name]["phase_seconds"] = round(time.monotonic() - t0, 1)
+        # The machine is shared: the 1-minute load average before and after says how much.
+        sections[name]["machine_load_1min"] = [load_before, _loadavg()]
         say(f"{name}: {summary_line(sections[name])}")
 
     if "baseline" in phases:
@@ -86,6 +105,13 @@ def run(stack, args, phases, say) -> dict:
 
         phase("memory", lambda: resources.memory(stack, sections.get("throughput")))
     return sections
+
+
+def _loadavg() -> float | None:
+    try:
+        return float(open("/proc/loadavg").read().split()[0])
+    except OSError:
+        return None
 
 
 def summary_line(section: dict) -> str:
