@@ -69,3 +69,4 @@ const stream = new EventStream({
   },
 }).start();
 window.eventflowStream = stream; // for the browser tests and the curious
+window.eventflowGraph = graph;

@@ -27,6 +27,10 @@ const STALE_MS = 60000;
 const MAX_IN_FLIGHT = 4000;
 const MAX_EARLY = 2000;
 
+function setClass(element, value) {
+  if (element.getAttribute("class") !== value) element.setAttribute("class", value);
+}
+
 export class Graph {
   constructor(svg, {onDelivery = () => {}} = {}) {
     this.svg = svg;
@@ -273,6 +277,7 @@ export class Graph {
 
   draw(now) {
     for (const edge of this.edges.values()) {
+      if (!edge.tokens.size && !edge.shown && !edge.busy) continue; // idle: touch nothing
       let shown = 0;
       for (const token of edge.tokens) {
         let progress;
@@ -292,12 +297,16 @@ export class Graph {
         dot.setAttribute("cy", point.y.toFixed(1));
         const state = token.doneAt === null ? (token.failedAt ? "retrying" : "moving")
           : (token.outcome === "ok" || token.outcome === "duplicate" ? "done" : "dead");
-        dot.setAttribute("class", `dot ${state}`);
+        setClass(dot, `dot ${state}`);
       }
-      for (let i = shown; i < MAX_DOTS; i += 1) edge.dots[i].setAttribute("class", "dot hidden");
+      for (let i = shown; i < (edge.shown || 0); i += 1) setClass(edge.dots[i], "dot hidden");
+      edge.shown = shown;
       const extra = edge.tokens.size - shown;
-      edge.more.textContent = extra > 0 ? `+${extra}` : "";
-      edge.more.setAttribute("class", extra > 0 ? "edge-more" : "edge-more hidden");
+      const more = extra > 0 ? `+${extra}` : "";
+      if (edge.more.textContent !== more) {
+        edge.more.textContent = more;
+        setClass(edge.more, extra > 0 ? "edge-more" : "edge-more hidden");
+      }
       const busy = edge.tokens.size > 0 || now - edge.activeAt < 400;
       if (busy !== edge.busy) { edge.busy = busy; edge.path.classList.toggle("busy", busy); }
     }

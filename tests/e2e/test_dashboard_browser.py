@@ -1,0 +1,233 @@
+"""The dashboard in a real browser (headless Chromium through Playwright) against the
+real stack: Daphne, Celery workers, the order flow. Screenshots land in
+test-artifacts/screenshots/ for a person to look at."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from django.db import transaction
+
+from contracts import Line, StockReleased
+from eventbus import publish
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.live, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+XSS_NAME = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)):
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {CHROMIUM} is missing")
+        pytest.skip(f"{CHROMIUM} is missing")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls of these
+    # tests are plain sync code all the same (Playwright's own advice for Django).
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def context(browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx.set_default_timeout(30_000)
+    ctx.dialogs = []
+    ctx.errors = []
+    # Every page of this context, including ones opened later, reports dialogs and script errors.
+    def watch(page):
+        page.on("dialog", lambda dialog: (ctx.dialogs.append(dialog.message), dialog.dismiss()))
+        page.on("pageerror", lambda error: ctx.errors.append(str(error)))
+    ctx.on("page", watch)
+    yield ctx
+    ctx.close()
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.fixture
+def product(stack, live_db, daphne_url):
+    """A product of this test's own, created through inventory and seen by orders' view."""
+    from inventory.services import product_create
+
+    sku = f"E2E-{uuid.uuid4().hex[:10].upper()}"
+    product_create(sku=sku, name="E2E widget", price="9.50", on_hand=50)
+    wait_for(lambda: any(p["sku"] == sku for p in get_json(f"{daphne_url}/api/products/")["products"]),
+             message=f"{sku} in orders' product view")
+    return sku
+
+
+def open_live(ctx, url: str):
+    page = ctx.new_page()
+    page.goto(url)
+    page.wait_for_selector("#connection[data-state=live]")
+    return page
+
+
+def place_order(ctx, daphne_url: str, sku: str, *, name: str, email: str) -> tuple:
+    form = ctx.new_page()
+    if form.goto(f"{daphne_url}/orders/new/").status == 404:
+        pytest.skip("the order form is not there yet")
+    form.fill(f'input[name="qty__{sku}"]', "2")
+    form.fill('input[name="customer_name"]', name)
+    form.fill('input[name="customer_email"]', email)
+    form.select_option('select[name="payment_token"]', "tok_visa")
+    form.click('#order-form button[type="submit"]')
+    form.wait_for_url("**/orders/*/")
+    order_id = form.url.rstrip("/").rsplit("/", 1)[-1]
+    return form, order_id
+
+
+WATCH_DELIVERIES = """() => {
+  window.__deliveries = [];
+  new MutationObserver((records) => {
+    for (const record of records) for (const node of record.addedNodes) {
+      if (node.dataset) window.__deliveries.push([node.dataset.correlationId, node.dataset.context, node.dataset.outcome]);
+    }
+  }).observe(document.getElementById("deliveries"), {childList: true});
+}"""
+
+
+def test_an_order_from_the_form_propagates_on_the_graph_its_trace_and_the_views(context, daphne_url, product):
+    graph = open_live(context, f"{daphne_url}/")
+    graph.evaluate(WATCH_DELIVERIES)
+    confirmed_before = int(graph.get_attribute('#panel-orders [data-status="CONFIRMED"]', "data-count") or 0)
+
+    trace, order_id = place_order(context, daphne_url, product, name="Ada Lovelace", email="ada@example.com")
+
+    # The trace page (the form redirected there) reaches CONFIRMED by itself.
+    trace.wait_for_selector("#order-status[data-status=CONFIRMED]")
+    assert trace.text_content("#order-id") == order_id
+    assert trace.locator("#timeline tr.event-row").count() >= 5
+    assert "a***@example.com" in trace.text_content("[data-fact=customer]")
+    assert "ada@example.com" not in trace.content()
+
+    # The graph saw the flow's deliveries reach orders, inventory and payments.
+    correlation_id = get_json(f"{daphne_url}/api/traces/{order_id}/")["correlation_ids"][0]
+    graph.wait_for_function(
+        """(cid) => ["orders", "inventory", "payments"].every(
+             (ctx) => window.__deliveries.some(([c, x, o]) => c === cid && x === ctx && o === "ok"))""",
+        arg=correlation_id)
+    # ... and its local view panels moved: one more confirmed order, our SKU's stock down by 2 on both sides.
+    graph.wait_for_function(
+        "(before) => Number(document.querySelector('#panel-orders [data-status=\"CONFIRMED\"]').dataset.count) > before",
+        arg=confirmed_before)
+    row = graph.locator(f'#panel-stock tr[data-sku="{product}"]')
+    row.wait_for()
+    graph.wait_for_function(
+        """(sku) => { const row = document.querySelector(`#panel-stock tr[data-sku="${sku}"]`);
+                      return row && row.dataset.differs === "0" && row.children[2].textContent === "48"
+                             && row.children[4].textContent === "48"; }""", arg=product)
+    for node in ("orders", "inventory", "payments"):
+        assert int(graph.get_attribute(f'#graph [data-node="{node}"]', "data-handled")) > 0
+    assert not context.errors, context.errors
+
+
+def test_hostile_customer_name_stays_text_everywhere_and_pages_are_captured(context, daphne_url, product):
+    graph = open_live(context, f"{daphne_url}/")
+    trace, order_id = place_order(context, daphne_url, product, name=XSS_NAME, email="mallory@example.com")
+    trace.wait_for_selector("#order-status[data-status=CONFIRMED]")
+    assert XSS_NAME in trace.text_content("[data-fact=customer]")
+    correlation_id = get_json(f"{daphne_url}/api/traces/{order_id}/")["correlation_ids"][0]
+
+    log = open_live(context, f"{daphne_url}/events/?correlation_id={correlation_id}")
+    log.wait_for_selector('#log-table tr[data-event-type="OrderRequested"]')
+    log.wait_for_function("() => document.querySelectorAll('#log-table tbody tr').length >= 6")
+    log.click('#log-table tr[data-event-type="OrderRequested"]')
+    log.wait_for_selector("#detail-payload")
+    assert XSS_NAME in log.text_content("#detail-payload")
+    assert "m***@example.com" in log.text_content("#detail-payload")
+    assert log.locator("#detail ol.chain li").count() == 1  # OrderRequested starts the flow
+    assert log.locator('#detail .links a[href^="/admin/orders/order/?q="]').count() == 1
+
+    time.sleep(1.0)  # let the graph's last tokens land before the picture
+    for page in (graph, log, trace):
+        assert page.locator("main img").count() == 0
+    assert context.dialogs == []
+    assert not context.errors, context.errors
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    graph.screenshot(path=str(SHOTS / "graph.png"), full_page=True)
+    log.screenshot(path=str(SHOTS / "events.png"), full_page=True)
+    trace.screenshot(path=str(SHOTS / "trace.png"), full_page=True)
+
+
+BURST = 2000
+
+
+def test_a_burst_keeps_the_pages_bounded_and_loses_no_event(context, stack, live_db, daphne_url):
+    graph = open_live(context, f"{daphne_url}/")
+    log = open_live(context, f"{daphne_url}/events/")
+    correlation_id = str(uuid.uuid4())
+
+    # StockReleased goes to the dashboard alone: the burst loads the log and the pages, not the flow.
+    published = []
+    for start in range(0, BURST, 500):
+        with transaction.atomic(using="inventory"):
+            for i in range(start, start + 500):
+                envelope = publish(StockReleased(order_id=str(uuid.uuid4()), lines=(Line(sku="E2E-BURST", qty=1),)),
+                                   context="inventory", correlation_id=correlation_id)
+                published.append(envelope.event_id)
+
+    def logged() -> set[str]:
+        ids, after = set(), 0
+        while True:
+            page = get_json(f"{daphne_url}/api/events/?correlation_id={correlation_id}&kind=event"
+                            f"&after_seq={after}&limit=1000")["items"]
+            ids |= {item["envelope"]["event_id"] for item in page}
+            if len(page) < 1000:
+                return ids
+            after = page[-1]["seq"]
+
+    biggest = {"log": 0, "deliveries": 0, "dots": 0}
+    deadline = time.monotonic() + 240  # a loaded 2-core machine logs ~30-70 entries a second
+    while True:
+        biggest["log"] = max(biggest["log"], log.locator("#log-table tbody tr").count())
+        biggest["deliveries"] = max(biggest["deliveries"], graph.locator("#deliveries li").count())
+        biggest["dots"] = max(biggest["dots"], graph.locator("#graph circle.dot").count())
+        if len(logged()) == BURST:
+            break
+        assert time.monotonic() < deadline, f"only {len(logged())} of {BURST} events logged"
+        time.sleep(1.0)
+    assert logged() == set(published)
+
+    # The pages caught up with the log and stayed bounded all along.
+    last_seq = get_json(f"{daphne_url}/api/events/?limit=1")["last_seq"]
+    for page in (graph, log):
+        page.wait_for_function("(seq) => window.eventflowStream.lastSeq >= seq", arg=last_seq, timeout=60_000)
+    assert biggest["log"] <= 200 and log.locator("#log-table tbody tr").count() == 200
+    assert biggest["deliveries"] <= 14
+    assert biggest["dots"] == graph.locator("#graph circle.dot").count()  # a fixed pool, never grown
+    in_flight = graph.evaluate("() => [window.eventflowGraph.inFlight.size, window.eventflowGraph.early.size]")
+    assert in_flight[0] <= 4000 and in_flight[1] <= 2000
+    newest = log.get_attribute("#log-table tbody tr:first-child", "data-seq")
+    assert int(newest) >= max(item["seq"] for item in get_json(
+        f"{daphne_url}/api/events/?correlation_id={correlation_id}&kind=event&limit=1")["items"])
+    assert context.dialogs == [] and not context.errors, context.errors
