@@ -7,6 +7,7 @@ import time
 import uuid
 
 from bench.recorder import client as records
+from bench.resources import CpuMeter
 from bench.stats import summary_ms, wait_broker_quiet
 from bench.tasks import BASELINE_TASK
 from devstack.processes import CONTEXT_QUEUES
@@ -40,7 +41,7 @@ def baseline_latency(broker, *, samples: int) -> dict:
     return summary_ms(latencies[:samples])
 
 
-def baseline_burst(broker, *, tasks: int) -> dict:
+def baseline_burst(broker, *, tasks: int, stack=None) -> dict:
     """N one-hop tasks queued round-robin on the four queues while the workers' consumers are
     cancelled, then drained at once: what bare Celery workers do per second on this machine.
     (Sending them while the workers run would measure the sender, ~2-3 ms a send_task here.)"""
@@ -56,6 +57,7 @@ def baseline_burst(broker, *, tasks: int) -> dict:
             app.send_task(BASELINE_TASK, args=[key, 0, [queue], time.time()], queue=queue, routing_key=queue)
         sent = time.time()
     finally:
+        cpu = CpuMeter(stack).start() if stack else None
         started = time.time()
         for queue in queues:
             app.control.add_consumer(queue, reply=False)
@@ -64,6 +66,8 @@ def baseline_burst(broker, *, tasks: int) -> dict:
         if time.monotonic() > deadline:
             raise RuntimeError(f"baseline burst: {records().llen(key)} of {tasks} done")
         time.sleep(0.01)
+    if cpu:
+        cpu.stop()
     done = [json.loads(raw)["done_at"] for raw in records().lrange(key, 0, -1)]
     records().delete(key)
     # Up to one task per worker ran before its consumer was cancelled (prefetch 1).
@@ -75,6 +79,8 @@ def baseline_burst(broker, *, tasks: int) -> dict:
         "ran_before_resume": early,
         "drain_seconds": round(last - started, 3),
         "tasks_per_s": round((tasks - early) / (last - started), 1),
+        # What one bare task costs the stack's processes in CPU (load-independent, unlike tasks/s).
+        "cpu_per_task": cpu.per(tasks) if cpu else None,
     }
 
 

@@ -27,6 +27,46 @@ def vm_hwm_mb(pid: int) -> float | None:
     return None
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of one process so far (its own, not its children's)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+class CpuMeter:
+    """CPU seconds each stack process spends between start() and stop(): unlike wall
+    time on a shared machine, it does not grow when other work takes the cores."""
+
+    def __init__(self, stack) -> None:
+        self.pids = {n: p for n, p in process_tree(stack).items()}
+        self.before: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    def start(self) -> CpuMeter:
+        self.before = {n: cpu_seconds(p) for n, p in self.pids.items()}
+        return self
+
+    def stop(self) -> dict[str, float]:
+        for name, pid in self.pids.items():
+            now, then = cpu_seconds(pid), self.before.get(name)
+            if now is not None and then is not None:
+                self.used[name] = now - then
+        return self.used
+
+    def per(self, count: int, *, exclude=("bench driver",)) -> dict:
+        """Milliseconds of CPU per unit of work, per process and in total."""
+        if not count:
+            return {}
+        by = {n: round(1000 * s / count, 2) for n, s in self.used.items() if n not in exclude and s > 0}
+        return {"total_ms": round(sum(by.values()), 2), "by_process_ms": by}
+
+
 def process_tree(stack) -> dict[str, int]:
     """name -> pid for the stack's processes, a worker's pool child as '<queue> (pool)'."""
     result = {}

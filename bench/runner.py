@@ -78,7 +78,7 @@ def run(stack, args, phases, say) -> dict:
 
     if "baseline" in phases:
         phase("baseline", lambda: {"hop": latency.baseline_latency(b, samples=args.samples),
-                                   "burst": latency.baseline_burst(b, tasks=args.burst)})
+                                   "burst": latency.baseline_burst(b, tasks=args.burst, stack=stack)})
     if "hop" in phases:
         phase("event_hop", lambda: latency.event_hop(b, samples=args.samples))
     if "order" in phases:

@@ -54,14 +54,54 @@ def offer(base_url: str, rate: float, seconds: float, threads: int = 8) -> dict:
             "achieved_per_s": round(ok / max(elapsed, total / rate), 2), "post": summary_ms(latencies)}
 
 
+class QueueWatch:
+    """Samples every context queue's depth twice a second in a thread."""
+
+    def __init__(self, broker):
+        self.broker = broker
+        self.samples: list[tuple[float, dict]] = []
+        self.peak: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> QueueWatch:
+        self._thread.start()
+        return self
+
+    def _run(self):
+        from devstack.processes import CONTEXT_QUEUES
+
+        while not self._stop.is_set():
+            pipe = self.broker.pipeline()
+            for queue in CONTEXT_QUEUES:
+                pipe.llen(queue)
+            depths = dict(zip(CONTEXT_QUEUES, pipe.execute()))
+            self.samples.append((time.monotonic(), depths))
+            for queue, n in depths.items():
+                self.peak[queue] = max(n, self.peak.get(queue, 0))
+            self._stop.wait(0.5)
+
+    def at(self, moment: float) -> dict:
+        before = [d for t, d in self.samples if t <= moment]
+        return before[-1] if before else {}
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
 def step(stack, broker, rate: float, seconds: float) -> dict:
     inbox0, receipts0, decided0 = integrity.inbox_total(), _receipts(), integrity.decided_orders()
     t0 = time.monotonic()
+    cpu = resources.CpuMeter(stack).start()
+    depths = QueueWatch(broker).start()
     offered = offer(stack.url, rate, seconds)
     t_offered = time.monotonic()
     drain_limit = max(3.0, 0.1 * seconds)
     drained = integrity.drain(broker, timeout=max(60.0, 2 * seconds))
     t_drained = time.monotonic()
+    depths.stop()
+    cpu.stop()
     lost = integrity.loss()
     deliveries = integrity.inbox_total() - inbox0
     receipts = _receipts() - receipts0
@@ -75,6 +115,12 @@ def step(stack, broker, rate: float, seconds: float) -> dict:
         "deliveries_per_s": round(deliveries / window, 1),
         "tasks_per_s": round((deliveries + receipts) / window, 1),
         "loss": lost,
+        # CPU the stack spent (Daphne included) per delivery and per order: load-independent.
+        "cpu_per_delivery": cpu.per(deliveries),
+        "cpu_per_order": cpu.per(offered["ok"]),
+        # Which queue falls behind: the deepest each queue got, and its depth when offering stopped.
+        "queue_depth_max": depths.peak,
+        "queue_depth_at_offer_end": depths.at(t_offered),
     }
     reasons = []
     if offered["errors"]:
