@@ -220,7 +220,9 @@ def trace(order_id: str) -> dict | None:
     for r in rows:
         if r.kind == LogEntry.RECEIPT:
             receipts.setdefault(r.event_id, []).append({**r.as_message(), "latency": hop_latency(r.data)})
-    timeline = [{**e.as_message(), "receipts": receipts.pop(e.event_id, [])} for e in events]
+    # In the order things happened (the log's order is the order the dashboard heard of them).
+    by_time = sorted(events, key=lambda e: (_time((e.data or {}).get("occurred_at")) or e.recorded_at, e.seq))
+    timeline = [{**e.as_message(), "receipts": receipts.pop(e.event_id, [])} for e in by_time]
     return {
         "order_id": order_id,
         "correlation_ids": correlation_ids,

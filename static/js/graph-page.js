@@ -16,12 +16,11 @@ function deliveryRow(receipt) {
   return h("li", {class: `delivery outcome-${receipt.outcome}`,
                   dataset: {eventId: receipt.event_id, context: receipt.context, outcome: receipt.outcome,
                             correlationId: receipt.correlation_id, eventType: receipt.event_type}},
-    h("span", {class: "mono", title: receipt.event_type}, receipt.event_type),
-    h("span", {class: "arrow"}, "→"),
-    h("span", {}, receipt.context),
+    h("a", {class: "what", href: `/events/?correlation_id=${encodeURIComponent(receipt.correlation_id)}`,
+            title: `flow ${shortId(receipt.correlation_id)}`},
+      h("span", {class: "mono"}, receipt.event_type), " → ", h("strong", {}, receipt.context)),
     h("span", {class: `badge outcome-${receipt.outcome}`}, receipt.outcome),
-    h("span", {class: "muted num"}, formatMs(latency)),
-    h("a", {class: "muted mono", href: `/events/?correlation_id=${encodeURIComponent(receipt.correlation_id)}`}, shortId(receipt.correlation_id)));
+    h("span", {class: "muted num"}, formatMs(latency)));
 }
 
 const graph = new Graph(document.getElementById("graph"), {

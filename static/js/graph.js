@@ -93,7 +93,7 @@ export class Graph {
     const stats = s("text", {class: "node-stats", x: 14, y: 46});
     const last = s("text", {class: "node-last", x: 14, y: 68});
     if (name === WEB_FORM) {
-      stats.textContent = "/orders/new/ · POST /api/orders/";
+      stats.textContent = "/orders/new/ and the API";
       last.textContent = "origin of OrderRequested";
       online.setAttribute("class", "online-dot hidden");
     }

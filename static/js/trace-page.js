@@ -84,7 +84,7 @@ function renderTimeline(timeline, orphans) {
 
 function receiptRow(entry, maxTotal) {
   const r = entry.receipt, lat = entry.latency;
-  const scale = (ms) => `${Math.max(2, Math.round(((ms || 0) / maxTotal) * 120))}px`;
+  const scale = (ms) => `${Math.max(2, Math.round(((ms || 0) / maxTotal) * 100))}px`;
   return h("tr", {class: "receipt-row", dataset: {context: r.context, outcome: r.outcome, eventId: r.event_id}},
     h("td", {}, `→ ${r.context}`),
     h("td", {}, h("span", {class: `badge outcome-${r.outcome}`}, r.outcome), r.attempt > 1 ? ` try ${r.attempt}` : "",

@@ -153,6 +153,8 @@ def test_an_order_from_the_form_propagates_on_the_graph_its_trace_and_the_views(
 def test_hostile_customer_name_stays_text_everywhere_and_pages_are_captured(context, daphne_url, product):
     graph = open_live(context, f"{daphne_url}/")
     trace, order_id = place_order(context, daphne_url, product, name=XSS_NAME, email="mallory@example.com")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    graph.screenshot(path=str(SHOTS / "graph-in-flight.png"))  # the flow is still moving
     trace.wait_for_selector("#order-status[data-status=CONFIRMED]")
     assert XSS_NAME in trace.text_content("[data-fact=customer]")
     correlation_id = get_json(f"{daphne_url}/api/traces/{order_id}/")["correlation_ids"][0]
@@ -173,10 +175,21 @@ def test_hostile_customer_name_stays_text_everywhere_and_pages_are_captured(cont
     assert context.dialogs == []
     assert not context.errors, context.errors
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
     graph.screenshot(path=str(SHOTS / "graph.png"), full_page=True)
     log.screenshot(path=str(SHOTS / "events.png"), full_page=True)
     trace.screenshot(path=str(SHOTS / "trace.png"), full_page=True)
+
+    # Paused, the log counts what it does not show; resumed, it shows it.
+    log.uncheck("#live")
+    rows = log.locator("#log-table tbody tr").count()
+    with transaction.atomic(using="inventory"):
+        publish(StockReleased(order_id=str(uuid.uuid4()), lines=(Line(sku=product, qty=1),)),
+                context="inventory", correlation_id=correlation_id)
+    log.wait_for_selector('#log-status[data-missed="1"]')
+    assert log.locator("#log-table tbody tr").count() == rows
+    log.check("#live")
+    log.wait_for_function("(n) => document.querySelectorAll('#log-table tbody tr').length === n + 1", arg=rows)
+    assert log.get_attribute("#log-table tbody tr:first-child", "data-event-type") == "StockReleased"
 
 
 BURST = 2000
