@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -27,8 +29,33 @@ FRAME_INTERVAL = 0.05
 QUEUES_INTERVAL = 1.0
 
 
+_queues_cache: tuple[float, dict] | None = None
+
+
 def _queues_message() -> dict:
-    return {"type": "queues", "seq": selectors.last_seq(), "queues": selectors.queues()}
+    """Shared by every socket of this process for half a tick: one look at the broker, not one each."""
+    global _queues_cache
+    now = time.monotonic()
+    if _queues_cache is None or now - _queues_cache[0] > QUEUES_INTERVAL / 2:
+        _queues_cache = (now, {"type": "queues", "seq": selectors.last_seq(), "queues": selectors.queues()})
+    return _queues_cache[1]
+
+
+# Every socket of a process receives the same entries: mask each one once (by seq), not once a socket.
+_MASKED_CACHE_SIZE = 4096
+_masked_by_seq: OrderedDict[int, dict] = OrderedDict()
+
+
+def masked_entry(item: dict) -> dict:
+    seq = item.get("seq")
+    if not isinstance(seq, int):
+        return masked(item)
+    hit = _masked_by_seq.get(seq)
+    if hit is None:
+        hit = _masked_by_seq[seq] = masked(item)
+        if len(_masked_by_seq) > _MASKED_CACHE_SIZE:
+            _masked_by_seq.popitem(last=False)
+    return hit
 
 
 class EventStreamConsumer(AsyncJsonWebsocketConsumer):
@@ -76,7 +103,8 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         items, self.pending = self.pending, []
         queues, self.pending_queues = self.pending_queues, None
         items.sort(key=lambda item: item["seq"])
-        items = [self.for_viewer(item) for item in items]
+        if not self.unmasked:
+            items = [masked_entry(item) for item in items]
         if queues is not None:
             items.append(queues)
         if not items:
