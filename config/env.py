@@ -61,7 +61,9 @@ def databases() -> dict:
     if url:
         import dj_database_url
 
-        base = dj_database_url.parse(url, conn_max_age=0)
+        # Workers run many short tasks: keep connections (checked before reuse)
+        # instead of opening one per task.
+        base = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
         if base["ENGINE"] != "django.db.backends.postgresql":
             raise RuntimeError(f"DATABASE_URL must be a postgres:// URL, got engine {base['ENGINE']}")
         stem = base["NAME"] or "eventflow"
