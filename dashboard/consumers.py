@@ -113,11 +113,21 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(items[0] if len(items) == 1 else {"type": "batch", "items": items})
 
     async def _tick_queues(self):
+        # The tick travels through the channel layer to this very socket. Besides pacing
+        # the queues message, it keeps the layer's blocking read (BZPOPMIN, 5 s) from
+        # idling as long as redis-py's default socket timeout (also 5 s): an idle read
+        # that loses that race kills every socket of the process with a TimeoutError.
         while True:
             await asyncio.sleep(QUEUES_INTERVAL)
             try:
-                self.pending_queues = await database_sync_to_async(_queues_message)()
-            except Exception as exc:  # the page keeps its last numbers; the next tick tries again
-                log.warning("queues message failed: %s", exc)
-                continue
-            self._schedule_flush()
+                await self.channel_layer.send(self.channel_name, {"type": "queues.tick"})
+            except Exception as exc:
+                log.warning("queues tick not sent: %s", exc)
+
+    async def queues_tick(self, message):
+        try:
+            self.pending_queues = await database_sync_to_async(_queues_message)()
+        except Exception as exc:  # the page keeps its last numbers; the next tick tries again
+            log.warning("queues message failed: %s", exc)
+            return
+        self._schedule_flush()
