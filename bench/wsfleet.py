@@ -3,7 +3,8 @@
 Each client records, for every BenchBroadcast it receives, the lag from the
 publisher's `sent_at` to its arrival. Commands on stdin: `dump PATH` writes
 {probe_id: [clients that got it, worst lag]} plus errors and CPU time, and starts
-afresh; `quit` (or end of input) closes the sockets. Prints `ready N` once every
+afresh; `quit` (or end of input) closes the sockets. A socket the server closes is
+reported in `errors` and reconnected. Prints `ready N` once every
 client has its snapshot. A regex reads the payload (cheaper than json.loads on
 every frame of every client, which would make the clients the bottleneck).
 """
@@ -41,18 +42,26 @@ class Fleet:
                     entry[1] = lag
 
     async def client(self, url: str, origin: str, ready: asyncio.Queue) -> None:
-        try:
-            async with connect(url, origin=origin, max_size=None, open_timeout=60, ping_interval=None) as ws:
-                await asyncio.wait_for(ws.recv(), 60)  # the snapshot
-                await ready.put(True)
-                while True:
-                    raw = await ws.recv(decode=False)
-                    self.record(raw, time.time())
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
-            await ready.put(False)
+        """One socket; when the server drops it, reconnect like a browser would (and say so)."""
+        first = True
+        while True:
+            try:
+                async with connect(url, origin=origin, max_size=None, open_timeout=60, ping_interval=None) as ws:
+                    await asyncio.wait_for(ws.recv(), 60)  # the snapshot
+                    if first:
+                        first = False
+                        await ready.put(True)
+                    while True:
+                        raw = await ws.recv(decode=False)
+                        self.record(raw, time.time())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                if first:
+                    first = False
+                    await ready.put(False)
+                await asyncio.sleep(0.2)
 
     def dump(self, path: str) -> None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -62,6 +71,7 @@ class Fleet:
             json.dump(data, handle)
         self.seen = {}
         self.frames = 0
+        self.errors = []
 
 
 async def main(url: str, origin: str, count: int) -> None:
