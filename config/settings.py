@@ -141,6 +141,13 @@ EVENTFLOW_SWEEP_GRACE = env_float("EVENTFLOW_SWEEP_GRACE", 2.0)
 # again (a broker that lost its data is noticed at once through its epoch).
 EVENTFLOW_REDELIVER_AFTER = env_float("EVENTFLOW_REDELIVER_AFTER", 300.0)
 
+# --- The comparison lab ----------------------------------------------------------
+# How long a command-driven order waits for each reply before it gives up.
+EVENTFLOW_COMMAND_TIMEOUT = env_float("EVENTFLOW_COMMAND_TIMEOUT", 5.0)
+# Orders' pre-payment stock check: "local" (its view) or "remote" (ask inventory);
+# the dashboard's switch overrides it at run time (eventbus.flags).
+EVENTFLOW_STOCK_CHECK = env_str("EVENTFLOW_STOCK_CHECK", "local")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -17,6 +17,17 @@ def client() -> redis.Redis:
     return _client
 
 
+_blocking_client: redis.Redis | None = None
+
+
+def blocking_client() -> redis.Redis:
+    """A client for blocking reads (a command's reply): its socket waits as long as the read may."""
+    global _blocking_client
+    if _blocking_client is None:
+        _blocking_client = redis.Redis.from_url(settings.BROKER_URL, socket_timeout=600, socket_connect_timeout=2)
+    return _blocking_client
+
+
 def queue_depths(queues: list[str]) -> dict[str, int]:
     """Messages waiting in each context's queue (not counting ones a worker holds)."""
     pipe = client().pipeline()

@@ -121,7 +121,7 @@ def send_command(command: Any, *, sender: str, timeout: float, correlation_id: s
     app.send_task(COMMAND_TASK, args=[message], queue=owner, routing_key=owner,
                   expires=issued + timedelta(seconds=timeout),
                   retry=True, retry_policy=transport.PUBLISH_RETRY_POLICY)
-    popped = broker.client().blpop([_reply_key(message["command_id"])], timeout=timeout)
+    popped = broker.blocking_client().blpop([_reply_key(message["command_id"])], timeout=timeout)
     elapsed = (datetime.now(timezone.utc) - issued).total_seconds()
     if popped is None:
         _record(message, kind="reply", outcome="timeout", error=f"no reply within {timeout:g}s",

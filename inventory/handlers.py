@@ -1,7 +1,9 @@
-"""Inventory's subscriptions: event in -> service call."""
+"""Inventory's subscriptions and commands: message in -> service call."""
 
 from eventbus import register_view, subscribe
+from eventbus.commands import handle_commands
 from inventory import selectors, services
+from inventory.models import Reservation
 
 
 def on_order_requested(event, envelope):
@@ -22,3 +24,33 @@ subscribe("inventory", {
     "OrderConfirmed": on_order_confirmed,
 })
 register_view("inventory", selectors.stock_view)
+
+
+# --- commands of the command-driven mode (the caller waits for the reply) --------
+def reserve_stock(command) -> dict:
+    reservation = services.stock_reserve(order_id=command.order_id, lines=command.lines)
+    return {"ok": reservation.status == Reservation.HELD, "reason": reservation.reason}
+
+
+def release_stock(command) -> dict:
+    services.stock_release(order_id=command.order_id, reason="released by command")
+    return {"ok": True}
+
+
+def commit_stock(command) -> dict:
+    reservation = services.stock_commit(order_id=command.order_id)
+    committed = reservation is not None and reservation.status == Reservation.COMMITTED
+    return {"ok": committed, "reason": "" if committed else "no stock held for this order"}
+
+
+def check_stock(command) -> dict:
+    shortages = selectors.stock_shortages(command.lines)
+    return {"ok": not shortages, "shortages": shortages}
+
+
+handle_commands("inventory", {
+    "ReserveStock": reserve_stock,
+    "ReleaseStock": release_stock,
+    "CommitStock": commit_stock,
+    "CheckStock": check_stock,
+})

@@ -14,3 +14,16 @@ def stock_view() -> dict:
             "reserved": p.reserved, "available": p.available, "version": p.version,
         }
     return {"stock": stock}
+
+
+def stock_shortages(lines) -> list[dict]:
+    """Lines ({sku, qty} objects) that stock cannot cover right now: [{"sku", "requested", "available"}]."""
+    wanted: dict[str, int] = {}
+    for line in lines:
+        wanted[line.sku] = wanted.get(line.sku, 0) + line.qty
+    products = {p.sku: p for p in Product.objects.using("inventory").filter(sku__in=list(wanted))}
+    return [
+        {"sku": sku, "requested": qty, "available": products[sku].available if sku in products else 0}
+        for sku, qty in sorted(wanted.items())
+        if sku not in products or products[sku].available < qty
+    ]

@@ -11,6 +11,11 @@ class OrderForm(forms.Form):
     customer_name = forms.CharField(label="Name", max_length=MAX_NAME)
     customer_email = forms.EmailField(label="Email")
     payment_token = forms.ChoiceField(label="Payment", choices=list(PAYMENT_TOKENS.items()), initial="tok_visa")
+    mode = forms.ChoiceField(
+        label="Mode", initial="event", required=False,
+        choices=[("event", "event-driven (publish and return at once)"),
+                 ("command", "command-driven (orders waits for each context)")],
+    )
 
     def __init__(self, *args, products=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -31,8 +31,14 @@ class Order(models.Model):
 
     PENDING, CONFIRMED, REJECTED = "PENDING", "CONFIRMED", "REJECTED"
     STATUSES = [(s, s.title()) for s in (PENDING, CONFIRMED, REJECTED)]
+    # event: choreography through events; command: orders drives it with commands and waits.
+    EVENT, COMMAND = "event", "command"
+    MODES = [(EVENT, "event-driven"), (COMMAND, "command-driven")]
 
     order_id = models.UUIDField(unique=True)
+    mode = models.CharField(max_length=10, choices=MODES, default=EVENT)
+    # Where the pre-payment stock check looked: orders' local view or a remote query to inventory.
+    stock_check = models.CharField(max_length=10, default="local")
     requested = models.BooleanField(default=False)
     customer_name = models.CharField(max_length=100, blank=True)
     customer_email = models.CharField(max_length=254, blank=True)

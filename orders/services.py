@@ -19,8 +19,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from contracts import Customer, Line, OrderConfirmed, OrderRejected, OrderRequested, PaymentRequested
+from contracts import CheckStock, Customer, Line, OrderConfirmed, OrderRejected, OrderRequested, PaymentRequested
 from eventbus import publish
+from eventbus.commands import CommandTimeout, send_command
+from eventbus.flags import get_flag
 from orders.models import Order, OrderLine, ProductView
 from orders.validation import OrderInvalid, validate_order
 
@@ -34,8 +36,9 @@ class PlacedOrder:
     correlation_id: str
 
 
-def _snapshot(order: Order, lines) -> None:
-    """Price `lines` ((sku, qty) pairs) and check their stock in the local view, now."""
+def _snapshot(order: Order, lines, *, remote_shortages: list[str] | None = None) -> None:
+    """Price `lines` ((sku, qty) pairs) and check their stock in the local view, now
+    (or take the shortages a remote query to inventory answered)."""
     views = {v.sku: v for v in ProductView.objects.using(DB).filter(sku__in={sku for sku, _ in lines})}
     priced = [
         OrderLine(order=order, sku=sku, qty=qty, name=views[sku].name if sku in views else sku,
@@ -52,6 +55,8 @@ def _snapshot(order: Order, lines) -> None:
     ]
     order.total = sum((line.unit_price * line.qty for line in priced), Decimal("0.00"))
     order.currency = CURRENCY
+    if remote_shortages is not None:
+        shortages = remote_shortages
     order.view_shortage = ", ".join(shortages)[:500]
     order.save(using=DB)
     OrderLine.objects.using(DB).bulk_create(priced)
@@ -62,24 +67,45 @@ def order_place(*, customer_name, customer_email, lines, payment_token) -> Place
 
     `lines` is [{"sku": str, "qty": int}]. Raises OrderInvalid({field: [messages]}) and
     publishes nothing when the request is invalid. Stock is not a validation error: an
-    order beyond the local view's stock is placed and rejected by the flow, visibly."""
+    order beyond the local view's stock is placed and rejected by the flow, visibly.
+    With the `stock_check` switch on "remote" (the lab's hybrid), the stock check is a
+    query to inventory instead of the local view; StockQueryFailed if it goes unanswered."""
     errors = validate_order(
         customer_name=customer_name, customer_email=customer_email, lines=lines, payment_token=payment_token
     )
     if errors:
         raise OrderInvalid(errors)
-    order_id = str(uuid.uuid4())
+    order_id, correlation_id = str(uuid.uuid4()), str(uuid.uuid4())
     customer = Customer(name=customer_name.strip(), email=customer_email.strip())
     event = OrderRequested(
         order_id=order_id, customer=customer, payment_token=payment_token,
         lines=tuple(Line(sku=line["sku"], qty=line["qty"]) for line in lines),
     )
+    stock_check = get_flag("stock_check")
+    remote_shortages = None
+    if stock_check == "remote":
+        remote_shortages = stock_query(lines=event.lines, correlation_id=correlation_id)
     with transaction.atomic(using=DB):
         order = Order(order_id=order_id, customer_name=customer.name, customer_email=customer.email,
-                      payment_token=payment_token)
-        _snapshot(order, [(line.sku, line.qty) for line in event.lines])
-        envelope = publish(event, context=DB)
-    return PlacedOrder(order_id=order_id, correlation_id=envelope.correlation_id)
+                      payment_token=payment_token, stock_check=stock_check)
+        _snapshot(order, [(line.sku, line.qty) for line in event.lines], remote_shortages=remote_shortages)
+        publish(event, context=DB, correlation_id=correlation_id)
+    return PlacedOrder(order_id=order_id, correlation_id=correlation_id)
+
+
+class StockQueryFailed(Exception):
+    """Inventory did not answer the remote stock query in time: the order was not placed."""
+
+
+def stock_query(*, lines, correlation_id: str) -> list[str]:
+    """Ask inventory (a synchronous query, the hybrid mode) which lines it cannot cover."""
+    try:
+        sent = send_command(CheckStock(lines=tuple(lines)), sender=DB,
+                            timeout=settings.EVENTFLOW_COMMAND_TIMEOUT, correlation_id=correlation_id)
+    except CommandTimeout as exc:
+        raise StockQueryFailed(f"{exc}: the stock check is a remote query in this mode; nothing was placed") from exc
+    return [f"{s['sku']} (requested {s['requested']}, available {s['available']})"
+            for s in sent.reply.get("shortages", [])]
 
 
 def productview_apply(*, sku: str, name: str, price: str, on_hand: int, reserved: int, available: int, version: int) -> ProductView:
@@ -103,10 +129,11 @@ def _locked(order_id: str) -> Order:
 def _decide(order: Order) -> None:
     """Reject on the first failure known (local view, stock, payment, in that order) or
     confirm once stock is held and payment authorised. Waits for the request itself."""
-    if order.is_decided or not order.requested:
-        return
+    if order.is_decided or not order.requested or order.mode == Order.COMMAND:
+        return  # a command-driven order is decided by the code that drives it
     failure = next((reason for reason in (
-        f"out of stock (local view): {order.view_shortage}" if order.view_shortage else "",
+        f"out of stock ({'local view' if order.stock_check == 'local' else 'inventory query'}): "
+        f"{order.view_shortage}" if order.view_shortage else "",
         order.stock_failure,
         f"payment declined: {order.payment_failure}" if order.payment_failure else "",
     ) if reason), "")

@@ -11,11 +11,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from orders import selectors
 from orders.forms import OrderForm
-from orders.services import order_place
+from orders.command_flow import OrderTimedOut, order_place_by_commands
+from orders.services import StockQueryFailed, order_place
 from orders.validation import OrderInvalid, validate_order
 
 API_FIELDS = {"customer", "lines", "payment_token", "mode"}
-MODES = ("event",)  # "command" comes with another issue
+MODES = ("event", "command")
 
 
 @require_http_methods(["GET", "POST"])
@@ -23,20 +24,33 @@ def order_new(request):
     """The order form: products, prices and availability from orders' local view."""
     products = selectors.product_list()
     form = OrderForm(request.POST if request.method == "POST" else None, products=products)
-    if request.method == "POST" and form.is_valid():
-        try:
-            placed = order_place(
-                customer_name=form.cleaned_data["customer_name"],
-                customer_email=form.cleaned_data["customer_email"],
-                lines=form.lines(),
-                payment_token=form.cleaned_data["payment_token"],
-            )
-        except OrderInvalid as exc:
-            form.add_service_errors(exc.errors)
-        else:
-            return redirect(f"/orders/{placed.order_id}/")
-    status = 400 if request.method == "POST" else 200
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                placed = _place(
+                    mode=form.cleaned_data.get("mode") or "event",
+                    customer_name=form.cleaned_data["customer_name"],
+                    customer_email=form.cleaned_data["customer_email"],
+                    lines=form.lines(),
+                    payment_token=form.cleaned_data["payment_token"],
+                )
+            except OrderInvalid as exc:
+                form.add_service_errors(exc.errors)
+            except (OrderTimedOut, StockQueryFailed) as exc:
+                form.add_error(None, str(exc))
+                status = 504
+            else:
+                return redirect(f"/orders/{placed.order_id}/")
     return render(request, "orders/new.html", {"form": form}, status=status)
+
+
+def _place(*, mode: str, **request):
+    """Event mode publishes and returns at once; command mode returns once decided."""
+    if mode == "command":
+        return order_place_by_commands(**request)
+    return order_place(**request)
 
 
 @require_GET
@@ -56,8 +70,11 @@ def _bad(errors: dict) -> JsonResponse:
 @require_http_methods(["POST"])
 def api_orders(request):
     """POST {"customer": {"name", "email"}, "lines": [{"sku", "qty"}], "payment_token", "mode"?}
-    -> 202 {"order_id", "correlation_id"} or 400 {"errors": {field: [messages]}}; a
-    rejected request publishes nothing."""
+
+    mode "event" (default) -> 202 {"order_id", "correlation_id", "mode"}: the flow goes on.
+    mode "command" -> 200 {..., "status", "reason"} once decided, or 504 with errors.mode
+    when a context did not answer in time. 400 {"errors": {field: [messages]}} for bad
+    input; a rejected request publishes nothing."""
     try:
         body = json.loads(request.body or b"")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -81,14 +98,24 @@ def api_orders(request):
             errors.setdefault(key, []).extend(value)
     if errors:
         return _bad(errors)
+    mode = body.get("mode", "event")
     try:
-        placed = order_place(
-            customer_name=customer["name"], customer_email=customer["email"],
+        placed = _place(
+            mode=mode, customer_name=customer["name"], customer_email=customer["email"],
             lines=body["lines"], payment_token=body["payment_token"],
         )
     except OrderInvalid as exc:  # the view changed between the two checks
         return _bad(exc.errors)
-    return JsonResponse({"order_id": placed.order_id, "correlation_id": placed.correlation_id}, status=202)
+    except OrderTimedOut as exc:
+        return JsonResponse({"errors": {"mode": [str(exc)]}, "order_id": exc.order_id,
+                             "correlation_id": exc.correlation_id, "status": "REJECTED"}, status=504)
+    except StockQueryFailed as exc:
+        return JsonResponse({"errors": {"stock_check": [str(exc)]}}, status=504)
+    if mode == "command":  # decided before we answer: that is the point of the mode
+        return JsonResponse({"order_id": placed.order_id, "correlation_id": placed.correlation_id,
+                             "mode": mode, "status": placed.status, "reason": placed.reason}, status=200)
+    return JsonResponse({"order_id": placed.order_id, "correlation_id": placed.correlation_id,
+                         "mode": mode}, status=202)
 
 
 @require_GET

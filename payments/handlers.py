@@ -1,7 +1,9 @@
-"""Payments' subscriptions: event in -> service call."""
+"""Payments' subscriptions and commands: message in -> service call."""
 
 from eventbus import register_view, subscribe
+from eventbus.commands import handle_commands
 from payments import selectors, services
+from payments.models import Payment
 
 
 def on_payment_requested(event, envelope):
@@ -22,3 +24,29 @@ subscribe("payments", {
     "OrderRejected": on_order_rejected,
 })
 register_view("payments", selectors.totals_view)
+
+
+# --- commands of the command-driven mode (the caller waits for the reply) --------
+def authorize_payment(command) -> dict:
+    payment = services.payment_authorize(order_id=command.order_id, amount=command.amount,
+                                         currency=command.currency, token=command.payment_token)
+    authorized = payment.status == Payment.AUTHORIZED
+    return {"ok": authorized, "payment_id": str(payment.payment_id), "reason": payment.reason}
+
+
+def capture_payment(command) -> dict:
+    payment = services.payment_capture(order_id=command.order_id)
+    captured = payment is not None and payment.status == Payment.CAPTURED
+    return {"ok": captured, "reason": "" if captured else "no authorisation held for this order"}
+
+
+def void_payment(command) -> dict:
+    services.payment_void(order_id=command.order_id, reason="voided by command")
+    return {"ok": True}
+
+
+handle_commands("payments", {
+    "AuthorizePayment": authorize_payment,
+    "CapturePayment": capture_payment,
+    "VoidPayment": void_payment,
+})

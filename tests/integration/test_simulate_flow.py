@@ -9,10 +9,10 @@ from collections import Counter
 import pytest
 from django.core.management import call_command
 
-from inventory.models import Product, Reservation, StockAdjustment
+from inventory.models import Product, StockAdjustment
 from inventory.services import stock_adjust
 from orders.models import Order, OrderLine, ProductView
-from payments.models import Payment
+from tests.support.flow import assert_flow_invariants
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live]
@@ -44,49 +44,7 @@ def test_simulated_orders_keep_every_invariant(stack, live_db):
     reasons = {o.reason.split(":")[0] for o in orders.values() if o.status == "REJECTED"}
     assert "payment declined" in reasons and any(r.startswith("out of stock") for r in reasons), reasons
 
-    def compensated():
-        held = Reservation.objects.using("inventory").filter(order_id__in=order_ids, status=Reservation.HELD).count()
-        authorized = Payment.objects.using("payments").filter(order_id__in=order_ids, status=Payment.AUTHORIZED).count()
-        return held == 0 and authorized == 0
-
-    wait_for(compensated, timeout=120, message="every reservation committed or released, every authorisation settled")
-
-    def views_equal():
-        stock = {p.sku: (p.name, p.price, p.on_hand, p.reserved, p.available, p.version)
-                 for p in Product.objects.using("inventory").filter(sku__in=skus)}
-        view = {v.sku: (v.name, v.price, v.on_hand, v.reserved, v.available, v.version)
-                for v in ProductView.objects.using("orders").filter(sku__in=skus)}
-        return stock == view
-
-    wait_for(views_equal, timeout=120, message="orders' view to equal inventory's stock")
-
-    payments = {p.order_id: p for p in Payment.objects.using("payments").filter(order_id__in=order_ids)}
-    reservations = {r.order_id: r for r in Reservation.objects.using("inventory").filter(order_id__in=order_ids)}
-    sold_by_orders: Counter = Counter()
-    for order_id, order in orders.items():
-        payment, reservation = payments.get(order_id), reservations.get(order_id)
-        if order.status == Order.CONFIRMED:
-            assert payment is not None and payment.status == Payment.CAPTURED and payment.amount == order.total, order_id
-            assert reservation is not None and reservation.status == Reservation.COMMITTED, order_id
-            for line in order.lines.all():
-                sold_by_orders[line.sku] += line.qty
-        else:
-            assert payment is None or payment.status in (Payment.DECLINED, Payment.VOIDED), order_id
-            assert reservation is None or reservation.status in (Reservation.RELEASED, Reservation.FAILED), order_id
-
-    sold: Counter = Counter()
-    for reservation in reservations.values():
-        if reservation.status == Reservation.COMMITTED:
-            for line in reservation.lines:
-                sold[line["sku"]] += line["qty"]
-    assert sold == sold_by_orders
-    adjustments: Counter = Counter()
-    for adjustment in StockAdjustment.objects.using("inventory").filter(sku__in=skus):
-        adjustments[adjustment.sku] += adjustment.delta  # the initial stock is recorded as one
-    for product in Product.objects.using("inventory").filter(sku__in=skus):
-        # reserved units are part of on_hand (available = on_hand - reserved); all were settled
-        assert product.reserved == 0, product.sku
-        assert product.on_hand + product.reserved + sold[product.sku] == adjustments[product.sku], product.sku
+    assert_flow_invariants(order_ids, skus)
     # Leave the stack as we found it: the dashboard still logs a few thousand events and
     # receipts of this burst (about a minute here), which would slow the tests that follow.
     stack.wait_idle(timeout=240)

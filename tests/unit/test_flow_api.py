@@ -44,7 +44,7 @@ def test_a_valid_order_is_accepted_and_publishes_order_requested(client, catalog
     response = post(client, body(catalog, mode="event"))
     assert response.status_code == 202
     placed = response.json()
-    assert set(placed) == {"order_id", "correlation_id"}
+    assert set(placed) == {"order_id", "correlation_id", "mode"} and placed["mode"] == "event"
     row = OutboxMessage.objects.using("orders").get(event_type="OrderRequested", correlation_id=placed["correlation_id"])
     assert row.envelope["payload"]["order_id"] == placed["order_id"]
     assert outbox_count() == before + 1
@@ -79,7 +79,7 @@ BAD = {
     "customer not an object": (lambda c: {"customer": "Ada"}, "customer"),
     "unknown token": (lambda c: {"payment_token": "tok_mastercard"}, "payment_token"),
     "token not a string": (lambda c: {"payment_token": None}, "payment_token"),
-    "command mode": (lambda c: {"mode": "command"}, "mode"),
+    "unknown mode": (lambda c: {"mode": "teleport"}, "mode"),
     "unexpected field": (lambda c: {"card_number": "4242"}, "card_number"),
 }
 
