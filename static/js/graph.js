@@ -271,7 +271,12 @@ export class Graph {
   start() {
     if (this.running) return;
     this.running = true;
-    const frame = (now) => { this.draw(now); requestAnimationFrame(frame); };
+    // ~30 frames a second is smooth enough, and half the painting of 60 on a busy machine.
+    let last = 0;
+    const frame = (now) => {
+      if (now - last >= 30) { last = now; this.draw(now); }
+      requestAnimationFrame(frame);
+    };
     requestAnimationFrame(frame);
   }
 
