@@ -116,8 +116,10 @@ def fanout(stack, broker, *, clients: int, step_seconds: float, say, profile: bo
 def _step(stack, broker, fleet, tmp: Path, rate: float, step_seconds: float, clients: int) -> dict:
     wait_broker_quiet(broker, timeout=60, interval=0.05)
     _dump(fleet, tmp / "discard.json")
+    cpu = resources.CpuMeter(stack).start()
     ids, took = _publish(stack, rate, step_seconds, tmp)
     time.sleep(MAX_LAG + 0.5)  # anything later than this is late anyway
+    cpu.stop()
     seen = _dump(fleet, tmp / f"seen-{rate}.json")
     events = seen["events"]
     worst = [events[i][1] for i in ids if i in events]
@@ -131,6 +133,8 @@ def _step(stack, broker, fleet, tmp: Path, rate: float, step_seconds: float, cli
         "worst_lag_p99_ms": round(1000 * (percentile(worst, 99) or 0), 1),
         "frames": seen["frames"], "fleet_cpu_s_total": round(seen["cpu_seconds"], 1),
         "client_errors": seen["errors"][:3],
+        # CPU per published event (Daphne's share is the fan-out to every socket).
+        "cpu_per_event": cpu.per(len(ids)),
     }
     result["passed"] = (not incomplete and not late and not seen["errors"]
                         and result["achieved_per_s"] >= 0.95 * rate)
