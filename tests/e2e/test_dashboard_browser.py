@@ -148,6 +148,18 @@ def test_an_order_from_the_form_propagates_on_the_graph_its_trace_and_the_views(
     for node in ("orders", "inventory", "payments"):
         assert int(graph.get_attribute(f'#graph [data-node="{node}"]', "data-handled")) > 0
 
+    # A delivery that fails every try turns red: a dead receipt in the list, payments' failures counted.
+    from tests.probe.events import ProbePinged
+
+    failures = int(graph.get_attribute('#graph [data-node="payments"]', "data-failures"))
+    with transaction.atomic(using="inventory"):
+        doomed = publish(ProbePinged(probe_id=f"e2e-{uuid.uuid4()}", fail=True), context="inventory")
+    graph.wait_for_function("(id) => window.__deliveries.some(([c, x, o]) => x === 'payments' && o === 'dead')",
+                            arg=doomed.event_id)
+    graph.wait_for_function(
+        "(n) => Number(document.querySelector('#graph [data-node=\"payments\"]').dataset.failures) > n", arg=failures)
+    assert "failing" in graph.get_attribute('#graph [data-node="payments"]', "class")
+
     # The stream's own recovery paths, in the page: a gap (as if frames were lost) is
     # refetched through after_seq; a dropped socket reconnects and shows it.
     stats = graph.evaluate("() => ({...window.eventflowStream.stats})")

@@ -142,3 +142,26 @@ def test_admin_shows_the_log_read_only(client):
     assert page.status_code == 200 and b"OrderRequested" in page.content
     assert client.get("/admin/dashboard/logentry/add/").status_code == 403
     assert client.get("/admin/dashboard/contextview/").status_code == 200
+
+
+def test_a_rejected_order_shows_its_reason():
+    from contracts import OrderRejected
+
+    order_id, correlation = str(uuid.uuid4()), str(uuid.uuid4())
+    for event in (
+        OrderRequested(order_id=order_id, customer=Customer(name="Bo", email="bo@example.com"),
+                       lines=(Line(sku="SKU-2", qty=1),), payment_token="tok_declined"),
+        OrderRejected(order_id=order_id, reason="payment declined: card declined"),
+    ):
+        services.log_event(build_envelope(event, producer="orders", correlation_id=correlation))
+    state = selectors.trace(order_id)["state"]
+    assert state["status"] == "REJECTED"
+    assert state["reason"] == "payment declined: card declined"
+
+
+def test_an_order_is_pending_until_it_is_decided():
+    order_id = str(uuid.uuid4())
+    services.log_event(build_envelope(
+        OrderRequested(order_id=order_id, customer=Customer(name="Cy", email="cy@example.com"),
+                       lines=(Line(sku="SKU-3", qty=1),), payment_token="tok_visa"), producer="orders"))
+    assert selectors.trace(order_id)["state"]["status"] == "PENDING"
