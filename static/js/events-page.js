@@ -87,10 +87,17 @@ function showStatus() {
 async function reload() {
   const token = Symbol("load");
   loading = token;
-  const [events, receipts] = await Promise.all([
-    getJSON(`/api/events/?${query({kind: "event", limit: MAX_ROWS})}`),
-    getJSON(`/api/events/?${query({kind: "receipt", limit: 1000, q: ""})}`),
-  ]);
+  let events, receipts;
+  try {
+    [events, receipts] = await Promise.all([
+      getJSON(`/api/events/?${query({kind: "event", limit: MAX_ROWS})}`),
+      getJSON(`/api/events/?${query({kind: "receipt", limit: 1000, q: ""})}`),
+    ]);
+  } catch (error) {
+    if (loading === token) loading = null;
+    status.textContent = `could not load the log: ${error.message}`;
+    return;
+  }
   if (loading !== token) return;
   clear(tbody);
   rows.clear();

@@ -45,6 +45,11 @@ export class Graph {
 
   // --- layout --------------------------------------------------------------------
   setTopology(topology) {
+    const signature = JSON.stringify(topology);
+    if (signature === this.signature) return; // a reconnect's snapshot: keep what is drawn and in flight
+    this.signature = signature;
+    this.inFlight.clear();
+    this.early.clear();
     const contexts = new Set(topology.nodes || []);
     const names = [WEB_FORM, ...[...contexts].filter((n) => n !== "dashboard").sort()];
     const spare = names.filter((n) => !FIXED[n]);
