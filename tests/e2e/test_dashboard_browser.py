@@ -145,8 +145,9 @@ def test_an_order_from_the_form_propagates_on_the_graph_its_trace_and_the_views(
         """(sku) => { const row = document.querySelector(`#panel-stock tr[data-sku="${sku}"]`);
                       return row && row.dataset.differs === "0" && row.children[2].textContent === "48"
                              && row.children[4].textContent === "48"; }""", arg=product)
-    for node in ("orders", "inventory", "payments"):
-        assert int(graph.get_attribute(f'#graph [data-node="{node}"]', "data-handled")) > 0
+    # Each node counts what its context handled (the queues message, once a second).
+    graph.wait_for_function("""() => ["orders", "inventory", "payments"].every(
+        (n) => Number(document.querySelector(`#graph [data-node="${n}"]`).dataset.handled) > 0)""")
 
     # A delivery that fails every try turns red: a dead receipt in the list, payments' failures counted.
     from tests.probe.events import ProbePinged
