@@ -19,29 +19,58 @@ GROUP = "events"
 DB = "dashboard"
 
 
-class _LayerLoop:
-    """One event loop per worker process, kept running in a thread, for group sends.
+class _Broadcaster:
+    """Sends appended entries to the websocket group from a loop of its own, off the worker's path.
 
-    async_to_sync would start a fresh loop, and with it a fresh Redis connection,
-    for every entry (about 4x slower); the dashboard worker sends one per task.
+    One loop per worker process runs in a thread; the worker hands it entries and goes
+    on (async_to_sync would start a loop and a Redis connection per entry). A single
+    sender coroutine drains what piled up into one group message, so the order of
+    seq is kept and a burst costs a few sends instead of one per entry. Entries still
+    waiting when the process dies are not lost to clients: they refetch gaps by seq.
     """
+
+    MAX_ITEMS_PER_MESSAGE = 500
+    MAX_PENDING = 20_000
 
     def __init__(self):
         self.pid = None
-        self.loop = None
         self.lock = threading.Lock()
 
-    def send(self, layer, group: str, message: dict, timeout: float = 5.0) -> None:
+    def _start(self, layer) -> None:
+        self.layer = layer
+        self.pending: list[dict] = []
+        self.loop = asyncio.new_event_loop()
+        self.wakeup = asyncio.Event()
+        threading.Thread(target=self.loop.run_forever, name="dashboard-broadcast", daemon=True).start()
+        asyncio.run_coroutine_threadsafe(self._sender(), self.loop)
+        self.pid = os.getpid()
+
+    def submit(self, layer, items: list[dict]) -> None:
         with self.lock:
-            if self.pid != os.getpid():  # first use, or a forked child: a loop of our own
-                self.loop = asyncio.new_event_loop()
-                threading.Thread(target=self.loop.run_forever, name="dashboard-broadcast", daemon=True).start()
-                self.pid = os.getpid()
-        # Waiting for it keeps the entries in seq order on the layer.
-        asyncio.run_coroutine_threadsafe(layer.group_send(group, message), self.loop).result(timeout)
+            if self.pid != os.getpid():  # first use, or a forked worker child: a loop of our own
+                self._start(layer)
+        self.loop.call_soon_threadsafe(self._add, items)
+
+    def _add(self, items: list[dict]) -> None:  # runs in the loop
+        self.pending.extend(items)
+        if len(self.pending) > self.MAX_PENDING:  # Redis unreachable for long: keep the newest
+            del self.pending[: len(self.pending) - self.MAX_PENDING]
+        self.wakeup.set()
+
+    async def _sender(self) -> None:
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while self.pending:
+                items = self.pending[: self.MAX_ITEMS_PER_MESSAGE]
+                del self.pending[: self.MAX_ITEMS_PER_MESSAGE]
+                try:
+                    await self.layer.group_send(GROUP, {"type": "log.entries", "items": items})
+                except Exception as exc:
+                    log.warning("broadcast of %s entries failed: %s", len(items), exc)
 
 
-_layer_loop = _LayerLoop()
+_broadcaster = _Broadcaster()
 
 
 def broadcast(entries: list[LogEntry]) -> None:
@@ -49,12 +78,12 @@ def broadcast(entries: list[LogEntry]) -> None:
     layer = get_channel_layer()
     if layer is None or not entries:
         return
-    message = {"type": "log.entries", "items": [entry.as_message() for entry in entries]}
+    items = [entry.as_message() for entry in entries]
     try:
         if type(layer).__module__.startswith("channels_redis"):
-            _layer_loop.send(layer, GROUP, message)
+            _broadcaster.submit(layer, items)
         else:  # the in-memory layer of tests lives on its caller's loop
-            async_to_sync(layer.group_send)(GROUP, message)
+            async_to_sync(layer.group_send)(GROUP, {"type": "log.entries", "items": items})
     except Exception as exc:
         log.warning("broadcast of %s entries failed: %s", len(entries), exc)
 
