@@ -41,7 +41,7 @@ def publish(
     )
     from eventbus.relay import relay_after_commit
 
-    relay_after_commit(context, envelope.event_id)
+    relay_after_commit(context, envelope.as_dict())
     return envelope
 
 

@@ -36,21 +36,42 @@ def current_epoch() -> str:
     return value
 
 
-def relay_after_commit(context: str, event_id: str) -> None:
-    transaction.on_commit(lambda: send_pending(context, event_ids=[event_id]), using=context)
+def relay_after_commit(context: str, envelope: dict) -> None:
+    """Send the envelope once the caller's transaction commits (the sweep covers a failure)."""
+    transaction.on_commit(lambda: send_envelope(context, envelope), using=context)
 
 
 def _iso(moment) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _deliver_to(subscribers, envelope: dict) -> str:
+    """Hand one delivery per subscriber to the broker; returns the broker epoch. Raises if it is down."""
+    epoch = current_epoch()
+    sent_at = _iso(timezone.now())
+    for subscriber in subscribers:
+        transport.send_delivery(subscriber, envelope, sent_at=sent_at)
+    return epoch
+
+
+def send_envelope(context: str, envelope: dict) -> bool:
+    """The after-commit send of a fresh row, from the envelope in memory (no re-read)."""
+    try:
+        epoch = _deliver_to(registry.subscribers_of(envelope["event_type"]), envelope)
+    except Exception as exc:  # broker down: leave it for the sweep
+        log.warning("relay: %s %s not sent (%s); the sweep will retry", context, envelope["event_id"], exc)
+        return False
+    OutboxMessage.objects.using(context).filter(event_id=envelope["event_id"], sent_at__isnull=True).update(
+        sent_at=timezone.now(), send_attempts=1, broker_epoch=epoch
+    )
+    return True
+
+
 def send_row(context: str, row: OutboxMessage, subscribers: list[str] | None = None) -> bool:
     """Send one row to `subscribers` (default: all of them); mark it sent. False if the broker refused."""
-    sent_at = _iso(timezone.now())
     try:
-        epoch = current_epoch()
-        for subscriber in registry.subscribers_of(row.event_type) if subscribers is None else subscribers:
-            transport.send_delivery(subscriber, row.envelope, sent_at=sent_at)
+        epoch = _deliver_to(registry.subscribers_of(row.event_type) if subscribers is None else subscribers,
+                            row.envelope)
     except Exception as exc:  # broker down: leave it for the sweep
         OutboxMessage.objects.using(context).filter(pk=row.pk).update(send_attempts=row.send_attempts + 1)
         log.warning("relay: %s %s not sent (%s); the sweep will retry", context, row.event_id, exc)

@@ -17,6 +17,9 @@ def send_delivery(context: str, envelope: dict, *, sent_at: str, attempt: int = 
         DELIVER_TASK,
         args=[context, envelope],
         kwargs={"sent_at": sent_at, "attempt": attempt},
+        # Celery would otherwise saferepr() the whole envelope for its logs on every send.
+        argsrepr=f"({context!r}, <{envelope.get('event_type')} {envelope.get('event_id')}>)",
+        kwargsrepr=f"{{'attempt': {attempt}}}",
         queue=context,
         routing_key=context,
         countdown=countdown,
@@ -29,6 +32,8 @@ def send_receipt(receipt: dict) -> None:
     app.send_task(
         RECEIPT_TASK,
         args=[receipt],
+        argsrepr=f"(<receipt {receipt.get('context')} {receipt.get('event_id')} {receipt.get('outcome')}>,)",
+        kwargsrepr="{}",
         queue=RECEIPT_QUEUE,
         routing_key=RECEIPT_QUEUE,
         retry=True,
