@@ -27,6 +27,8 @@ log = logging.getLogger("dashboard.consumers")
 # At most this many frames a second per socket; entries arriving between frames ride together.
 FRAME_INTERVAL = 0.05
 QUEUES_INTERVAL = 1.0
+# A socket that cannot keep up loses its oldest entries past this many; it refetches them by seq.
+MAX_PENDING = 5000
 
 
 _queues_cache: tuple[float, dict] | None = None
@@ -89,6 +91,8 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
     # --- channel-layer message handlers -----------------------------------------
     async def log_entries(self, message):
         self.pending.extend(message["items"])
+        if len(self.pending) > MAX_PENDING:
+            del self.pending[: len(self.pending) - MAX_PENDING]
         self._schedule_flush()
 
     # --- pacing -------------------------------------------------------------------
