@@ -56,3 +56,21 @@ class ContextView(models.Model):
 
     def __str__(self):
         return self.context
+
+
+class ControlAction(models.Model):
+    """A context taken offline or brought back from the dashboard (who, when): the
+    comparison tells what happened to the orders placed in between."""
+
+    PAUSE, RESUME = "pause", "resume"
+
+    context = models.CharField(max_length=50)
+    action = models.CharField(max_length=10, choices=[(PAUSE, "pause"), (RESUME, "resume")])
+    user = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.action} {self.context}"
