@@ -11,7 +11,7 @@ import {clear, s} from "./dom.js";
 export const WEB_FORM = "web form";
 const ORIGIN_OF = {OrderRequested: WEB_FORM}; // drawn from where it really starts
 const W = 1000, H = 560;
-const BOX_W = 190, BOX_H = 86;
+const BOX_W = 190, BOX_H = 96;
 const LOG_Y = 506; // the dashboard: a bar along the bottom, every context drops into it
 const FIXED = {
   [WEB_FORM]: [100, 330],
@@ -95,16 +95,17 @@ export class Graph {
     const online = s("circle", {class: "online-dot", cx: BOX_W - 16, cy: 19, r: 6});
     const onlineText = s("title", {text: "consumer state unknown"});
     online.append(onlineText);
-    const stats = s("text", {class: "node-stats", x: 14, y: 46});
-    const last = s("text", {class: "node-last", x: 14, y: 68});
+    const stats = s("text", {class: "node-stats", x: 14, y: 45});
+    const failed = s("text", {class: "node-failed", x: 14, y: 63});
+    const last = s("text", {class: "node-last", x: 14, y: 82});
     if (name === WEB_FORM) {
       stats.textContent = "/orders/new/ and the API";
       last.textContent = "origin of OrderRequested";
       online.setAttribute("class", "online-dot hidden");
     }
-    g.append(title, online, stats, last);
+    g.append(title, online, stats, failed, last);
     this.nodeLayer.append(g);
-    this.nodes.set(name, {name, x, y, g, stats, last, online, onlineText, pulseAt: 0, failAt: 0,
+    this.nodes.set(name, {name, x, y, g, stats, failed, last, online, onlineText, pulseAt: 0, failAt: 0,
       queue: null, handled: 0, failures: 0, kind: name === WEB_FORM ? "origin" : "context"});
   }
 
@@ -259,7 +260,12 @@ export class Graph {
       const depth = queues.depths ? queues.depths[name] : undefined;
       node.handled = queues.handled?.[name] ?? node.handled;
       node.failures = queues.failures?.[name] ?? node.failures;
-      node.stats.textContent = `queue ${depth ?? "?"} · handled ${node.handled} · failed ${node.failures}`;
+      if (node.failed) {
+        node.stats.textContent = `queue ${depth ?? "?"} · handled ${node.handled}`;
+        node.failed.textContent = `failed ${node.failures}`;
+      } else { // the dashboard's bar has room for one line
+        node.stats.textContent = `queue ${depth ?? "?"} · handled ${node.handled} · failed ${node.failures}`;
+      }
       const online = queues.online ? queues.online[name] : null;
       const state = online === true ? "online" : online === false ? "offline" : "idle";
       node.online.setAttribute("class", `online-dot ${state}`);
