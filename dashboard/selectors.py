@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Q
 
 from dashboard.models import ContextView, LogEntry
-from eventbus import broker, registry
+from eventbus import broker, control, registry
 
 DB = "dashboard"
 MAX_LIMIT = 1000
@@ -306,13 +306,23 @@ def queues() -> dict:
     }
 
 
+def consumers() -> dict[str, str]:
+    """online / paused / offline per context, asked of the workers themselves (cached 1 s)."""
+    try:
+        return control.consumer_status()
+    except Exception:  # the broker is down: nobody can be asked
+        return {}
+
+
 def contexts_state() -> dict:
     """GET /api/contexts/: each context's queue, consumer state and local view, and the topology."""
     state = queues()
     local_views = views()
+    consumer = consumers()
     return {
         "contexts": [
-            {"name": c, "queue_depth": state["depths"].get(c), "online": state["online"].get(c),
+            {"name": c, "queue_depth": state["depths"].get(c), "consumer": consumer.get(c, "unknown"),
+             "online": (consumer[c] == "online") if c in consumer else state["online"].get(c),
              "handled": state["handled"].get(c, 0), "failures": state["failures"].get(c, 0),
              "view": local_views.get(c, {})}
             for c in contexts()

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from dashboard import views
+from dashboard import control_views, views
 
 urlpatterns = [
     path("", views.graph_page, name="graph"),
@@ -10,6 +10,13 @@ urlpatterns = [
     path("api/events/<str:event_id>/", views.api_event_detail, name="api-event-detail"),
     path("api/traces/<str:order_id>/", views.api_trace, name="api-trace"),
     path("api/contexts/", views.api_contexts, name="api-contexts"),
+    path("api/contexts/<str:name>/pause", control_views.context_pause, name="api-context-pause"),
+    path("api/contexts/<str:name>/resume", control_views.context_resume, name="api-context-resume"),
+    path("api/comparison/", control_views.comparison, name="api-comparison"),
+    path("api/flags/<str:name>", control_views.flag, name="api-flag"),
+    path("api/dead-letters/", control_views.dead_letters, name="api-dead-letters"),
+    path("api/dead-letters/<str:context>/<int:letter_id>/retry", control_views.dead_letter_retry,
+         name="api-dead-letter-retry"),
     path("healthz", views.healthz, name="healthz"),
     # Daphne serves no static files by itself (only `runserver` does); see views.static_file.
     re_path(r"^static/(?P<path>.+)$", views.static_file, name="static"),

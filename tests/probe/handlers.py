@@ -1,10 +1,14 @@
 import os
 import time
 
-from eventbus import subscribe
+from eventbus import broker, subscribe
 from eventbus.commands import handle_commands
 from tests.probe import events  # noqa: F401  registers ProbePinged in the catalog
 from tests.probe.models import ProbeEffect
+
+
+def broken_key(probe_id: str) -> str:
+    return f"eventflow:test:broken:{probe_id}"
 
 
 def record_probe(event, envelope):
@@ -14,6 +18,8 @@ def record_probe(event, envelope):
         time.sleep(event.sleep)
     if event.fail:
         raise RuntimeError(f"probe {event.probe_id} was told to fail")
+    if broker.client().exists(broken_key(event.probe_id)):  # a "bug" a test can fix at run time
+        raise RuntimeError(f"probe {event.probe_id} hit a bug")
     ProbeEffect.objects.using("payments").create(probe_id=event.probe_id, event_id=envelope.event_id, pid=os.getpid())
 
 
