@@ -32,6 +32,25 @@ MAX_PENDING = 5000
 
 
 _queues_cache: tuple[float, dict] | None = None
+# online / paused / offline as the workers tell it (selectors.consumers asks them, which may
+# take up to a second when one is down): refreshed in a thread of its own, never on the tick.
+CONSUMERS_INTERVAL = 2.0
+_consumers: dict = {"at": -CONSUMERS_INTERVAL, "status": {}, "task": None}
+
+
+def _refresh_consumers() -> None:
+    now = time.monotonic()
+    if now - _consumers["at"] < CONSUMERS_INTERVAL or (_consumers["task"] and not _consumers["task"].done()):
+        return
+    _consumers["at"] = now
+
+    async def ask():
+        try:
+            _consumers["status"] = await asyncio.to_thread(selectors.consumers)
+        except Exception as exc:
+            log.warning("consumer status unavailable: %s", exc)
+
+    _consumers["task"] = asyncio.ensure_future(ask())
 
 
 def _queues_message() -> dict:
@@ -39,7 +58,8 @@ def _queues_message() -> dict:
     global _queues_cache
     now = time.monotonic()
     if _queues_cache is None or now - _queues_cache[0] > QUEUES_INTERVAL / 2:
-        _queues_cache = (now, {"type": "queues", "seq": selectors.last_seq(), "queues": selectors.queues()})
+        queues = {**selectors.queues(), "consumers": dict(_consumers["status"])}
+        _queues_cache = (now, {"type": "queues", "seq": selectors.last_seq(), "queues": queues})
     return _queues_cache[1]
 
 
@@ -129,6 +149,7 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
                 log.warning("queues tick not sent: %s", exc)
 
     async def queues_tick(self, message):
+        _refresh_consumers()
         try:
             self.pending_queues = await database_sync_to_async(_queues_message)()
         except Exception as exc:  # the page keeps its last numbers; the next tick tries again

@@ -266,8 +266,12 @@ export class Graph {
       } else { // the dashboard's bar has room for one line
         node.stats.textContent = `queue ${depth ?? "?"} · handled ${node.handled} · failed ${node.failures}`;
       }
+      // The workers' own word (online / paused / offline) when the server has it, else what
+      // the receipts tell: recent ones mean online, messages waiting with none mean offline.
+      const consumer = queues.consumers ? queues.consumers[name] : undefined;
       const online = queues.online ? queues.online[name] : null;
-      const state = online === true ? "online" : online === false ? "offline" : "idle";
+      const state = consumer === "paused" || consumer === "offline" ? consumer
+        : online === true ? "online" : online === false ? "offline" : consumer === "online" ? "online" : "idle";
       node.online.setAttribute("class", `online-dot ${state}`);
       node.onlineText.textContent = `consumer ${state}`;
       node.g.dataset.online = state;

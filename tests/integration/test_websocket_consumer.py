@@ -125,6 +125,7 @@ def test_queues_message_every_second(live_db, memory_layer):
     assert isinstance(message["seq"], int)
     assert {"depths", "online", "handled", "failures"} <= set(message["queues"])
     assert "dashboard" in message["queues"]["online"]
+    assert isinstance(message["queues"]["consumers"], dict)  # the workers' own word, once known
 
 
 @pytest.mark.parametrize("origin,accepted", [

@@ -193,6 +193,7 @@ def test_queues_messages_keep_coming_on_an_idle_socket(stack, live_db, daphne_ur
     assert all(isinstance(m["seq"], int) for m in queues)
     assert set(queues[-1]["queues"]["depths"]) >= {"orders", "inventory", "payments", "dashboard"}
     assert set(queues[-1]["queues"]["online"]) >= {"orders", "inventory", "payments", "dashboard"}
+    assert queues[-1]["queues"]["consumers"].get("dashboard") == "online"  # asked of the workers
     contexts = api(daphne_url, "/api/contexts/")
     assert {c["name"] for c in contexts["contexts"]} >= {"orders", "inventory", "payments", "dashboard"}
 
