@@ -92,7 +92,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [CHANNEL_LAYER_URL],
+            # channels-redis blocks 5 s per read; redis-py 8's default 5 s socket
+            # timeout would cut idle sockets at that moment (code 1011).
+            "hosts": [{"address": CHANNEL_LAYER_URL, "socket_timeout": 15}],
             # Bursts of events go to every dashboard socket; the default of 100
             # per channel drops messages silently, clients recover gaps by seq.
             "capacity": 5000,

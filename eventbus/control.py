@@ -32,9 +32,16 @@ def _check(context: str) -> None:
         raise ControlError(f"unknown context {context!r}; known: {', '.join(context_names())}")
 
 
+def _connection():
+    """A fresh broker connection per control call: a pooled one may be stale after the
+    broker restarted, and a control broadcast does not reconnect by itself."""
+    return app.connection_for_write()
+
+
 def workers_of(context: str) -> list[str]:
     """The live workers that serve `context` (by their `<context>@host` name)."""
-    replies = app.control.ping(timeout=1.0) or []
+    with _connection() as conn:
+        replies = app.control.ping(timeout=1.0, connection=conn) or []
     names = [name for reply in replies for name in reply]
     return sorted(name for name in names if name.split("@", 1)[0] == context)
 
@@ -50,7 +57,9 @@ def pause(context: str) -> list[str]:
     workers = workers_of(context)
     if not workers:
         raise ControlError(f"no worker of {context} is running")
-    replies = app.control.cancel_consumer(context, destination=workers, reply=True, timeout=REPLY_TIMEOUT) or []
+    with _connection() as conn:
+        replies = app.control.cancel_consumer(context, destination=workers, reply=True, timeout=REPLY_TIMEOUT,
+                                              connection=conn) or []
     _invalidate()
     return sorted(name for reply in replies for name in reply)
 
@@ -61,7 +70,9 @@ def resume(context: str) -> list[str]:
     workers = workers_of(context)
     if not workers:
         raise ControlError(f"no worker of {context} is running")
-    replies = app.control.add_consumer(context, destination=workers, reply=True, timeout=REPLY_TIMEOUT) or []
+    with _connection() as conn:
+        replies = app.control.add_consumer(context, destination=workers, reply=True, timeout=REPLY_TIMEOUT,
+                                           connection=conn) or []
     _invalidate()
     return sorted(name for reply in replies for name in reply)
 
@@ -74,7 +85,8 @@ def consumer_status(*, max_age: float = 1.0) -> dict[str, str]:
     if cached and time.monotonic() - checked < max_age:
         return dict(cached)
     expected = len(context_names())
-    active = app.control.inspect(timeout=1.0, limit=expected).active_queues() or {}
+    with _connection() as conn:
+        active = app.control.inspect(timeout=1.0, limit=expected, connection=conn).active_queues() or {}
     status = {}
     for context in context_names():
         mine = {worker: queues for worker, queues in active.items() if worker.split("@", 1)[0] == context}
