@@ -9,6 +9,7 @@ import pytest
 from django.db import connections
 
 from tests.support.audit import audit_since, outbox_mark
+from tests.support.flow import assert_flow_invariants, seed_products
 from tests.support.bus import new_probe_id, probe_effects, publish_probe, receipt_outcomes
 from tests.support.waiting import wait_for
 
@@ -25,12 +26,15 @@ class SteadyLoad:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def publish_one(self) -> str:
+        probe_id = new_probe_id()
+        publish_probe(probe_id, sleep=self.sleep)
+        return probe_id
+
     def _run(self):
         try:
             while not self._stop.is_set():
-                probe_id = new_probe_id()
-                publish_probe(probe_id, sleep=self.sleep)
-                self.probe_ids.append(probe_id)
+                self.probe_ids.append(self.publish_one())
                 time.sleep(1 / self.rate)
         except Exception as exc:  # a publish must never fail: the outbox is local
             self.errors.append(repr(exc))
@@ -44,6 +48,37 @@ class SteadyLoad:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(10)
+
+
+class OrderLoad(SteadyLoad):
+    """Place orders (event-driven, a mix of tokens) at `rate` per second on the test's own products."""
+
+    TOKENS = ("tok_visa", "tok_visa", "tok_visa", "tok_declined")
+
+    def __init__(self, skus: list[str], rate: float = 5):
+        super().__init__(rate=rate)
+        self.skus = skus
+
+    def publish_one(self) -> str:
+        from orders.services import order_place
+
+        n = len(self.probe_ids)
+        placed = order_place(customer_name="Load", customer_email="load@example.com",
+                             lines=[{"sku": self.skus[n % len(self.skus)], "qty": 1 + n % 2}],
+                             payment_token=self.TOKENS[n % len(self.TOKENS)])
+        return placed.order_id
+
+
+def orders_settle(stack, mark, load, skus, *, timeout=120):
+    from orders.models import Order
+
+    assert not load.errors and load.probe_ids, load.errors
+    wait_for(lambda: not Order.objects.using("orders").filter(order_id__in=load.probe_ids, status=Order.PENDING).exists(),
+             timeout=timeout, message=f"all {len(load.probe_ids)} orders decided")
+    stack.wait_idle(timeout=timeout)
+    audit_since(mark).assert_clean()
+    statuses = assert_flow_invariants(load.probe_ids, set(skus))
+    assert statuses["CONFIRMED"] > 0 and statuses["REJECTED"] > 0, statuses
 
 
 def effects_of(probe_ids):
@@ -125,3 +160,32 @@ def test_a_handler_slower_than_the_visibility_timeout_is_not_applied_twice(stack
     stack.wait_idle(timeout=60)
     assert probe_effects(probe_id) == 1
     audit_since(mark).assert_clean()
+
+
+def test_orders_flow_through_a_redis_restart_that_lost_its_data(stack, live_db):
+    skus = list(seed_products({"A": ("3.00", 400), "B": ("5.00", 400)}).values())
+    mark = outbox_mark()
+    stack.stop_worker("inventory")  # its deliveries wait in the broker and are lost with it
+    try:
+        with OrderLoad(skus, rate=5) as load:
+            wait_for(lambda: stack.broker().llen("inventory") >= 5, message="orders queued for inventory")
+            stack.redis.kill()
+            stack.redis.wipe()
+            time.sleep(1)
+            stack.redis.start()
+            time.sleep(3)
+    finally:
+        stack.start_worker("inventory")
+    orders_settle(stack, mark, load, skus)
+
+
+def test_sigkill_the_inventory_worker_under_a_steady_load_of_orders(stack, live_db):
+    skus = list(seed_products({"A": ("3.00", 400), "B": ("5.00", 400)}).values())
+    mark = outbox_mark()
+    with OrderLoad(skus, rate=5) as load:
+        time.sleep(3)
+        stack.kill_worker("inventory")
+        time.sleep(1)
+        stack.start_worker("inventory")
+        time.sleep(3)
+    orders_settle(stack, mark, load, skus)
