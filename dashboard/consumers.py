@@ -17,6 +17,7 @@ from collections import OrderedDict
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from dashboard import selectors
 from dashboard.privacy import masked, may_see_emails
@@ -88,11 +89,23 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         self.ticker: asyncio.Task | None = None
         self.last_frame_at = 0.0
         self.unmasked = may_see_emails(self.scope.get("user"))
-        await self.channel_layer.group_add(GROUP, self.channel_name)
+        await self._join_group()
         await self.accept()
         await self.send_json(self.for_viewer(await database_sync_to_async(selectors.snapshot)()))
         self.last_frame_at = asyncio.get_running_loop().time()
         self.ticker = asyncio.ensure_future(self._tick_queues())
+
+    async def _join_group(self, tries: int = 3):
+        # After Redis restarts, the layer's pooled connection fails once before it
+        # reconnects: try again rather than refuse the socket.
+        for attempt in range(1, tries + 1):
+            try:
+                await self.channel_layer.group_add(GROUP, self.channel_name)
+                return
+            except (RedisConnectionError, OSError):
+                if attempt == tries:
+                    raise
+                await asyncio.sleep(0.1 * attempt)
 
     async def disconnect(self, code):
         await self.channel_layer.group_discard(GROUP, self.channel_name)

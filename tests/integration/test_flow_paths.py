@@ -108,7 +108,9 @@ def test_a_stale_view_lets_an_order_through_that_inventory_refuses_and_payment_i
         order_id = place({skus["A"]: 3}, "tok_visa")
     finally:
         stack.start_worker("orders")
-    state = wait_for(lambda: settled(order_id), message="the order to be rejected and its payment voided")
+    # PaymentRequested may reach payments after the rejection did: wait for the void itself.
+    state = wait_for(lambda: (found := settled(order_id)) and found["payment"] == "VOIDED" and found,
+                     message="the order to be rejected and its payment voided")
     assert state["status"] == "REJECTED"
     assert state["reason"] == f"out of stock: {skus['A']} (requested 3, available 1)"
     assert (state["reservation"], state["payment"], state["amount"]) == ("FAILED", "VOIDED", Decimal("60.00"))
