@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 
 from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -94,6 +95,15 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(self.for_viewer(await database_sync_to_async(selectors.snapshot)()))
         self.last_frame_at = asyncio.get_running_loop().time()
         self.ticker = asyncio.ensure_future(self._tick_queues())
+
+    async def dispatch(self, message):
+        # Channels closes stale database connections (a thread hop) before every
+        # message of every socket; this consumer touches the database only through
+        # database_sync_to_async, which does that itself, so skip the per-message cost.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def _join_group(self, tries: int = 3):
         # After Redis restarts, the layer's pooled connection fails once before it
