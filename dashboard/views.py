@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from contracts import event_types
-from dashboard import selectors
+from dashboard import metrics, selectors
 from dashboard.privacy import for_viewer, may_see_emails
 from eventbus import broker
 
@@ -113,6 +113,8 @@ def api_trace(request: HttpRequest, order_id: str) -> JsonResponse:
     trace = selectors.trace(order_id)
     if trace is None:
         return JsonResponse({"errors": {"order_id": ["no event of this order in the log (yet)"]}}, status=404)
+    # The lab's figures for this one order: mode, messages, hops, synchronous waits, latency.
+    trace["metrics"] = metrics.order_metrics_of(trace["correlation_ids"][0])
     return _json(request, trace)
 
 

@@ -3,12 +3,14 @@
 import {EventStream, showConnection} from "./stream.js";
 import {Graph} from "./graph.js";
 import {ViewPanels} from "./panels.js";
+import {Lab} from "./lab.js";
 import {formatMs, h, msBetween, shortId} from "./dom.js";
 
 const MAX_DELIVERIES = 14;
 const list = document.getElementById("deliveries");
 const rate = document.getElementById("rate");
 const panels = new ViewPanels(document);
+const lab = new Lab(document.getElementById("lab")).start();
 let pendingRows = [];
 
 function deliveryRow(receipt) {
@@ -55,7 +57,7 @@ const stream = new EventStream({
     graph.setTopology(snapshot.topology);
     panels.setAll(snapshot.views);
   },
-  onQueues: (queues) => graph.setQueues(queues),
+  onQueues: (queues) => { graph.setQueues(queues); lab.setQueues(queues); },
   onEntries: (entries, {replay}) => {
     counted += entries.length;
     if (!replay) graph.addEntries(entries);
@@ -69,3 +71,4 @@ const stream = new EventStream({
 }).start();
 window.eventflowStream = stream; // for the browser tests and the curious
 window.eventflowGraph = graph;
+window.eventflowLab = lab;

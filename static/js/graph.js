@@ -5,6 +5,11 @@
 // fails (red). Under load the tokens coalesce: each edge draws at most
 // MAX_DOTS of its in-flight deliveries and counts the rest ("+N"); the map of
 // deliveries in flight is bounded, and one requestAnimationFrame loop draws all.
+//
+// Events travel on dashed edges (the topology's routes). Commands of the lab's
+// command-driven mode travel on a solid lane from their sender to their owner and
+// wait there; their reply travels back along it. The hybrid stock query (CheckStock)
+// has a dotted lane of its own. Lanes share the dot pool and the in-flight bound.
 
 import {clear, s} from "./dom.js";
 
@@ -26,6 +31,12 @@ const FAIL_HOLD_MS = 1400;
 const STALE_MS = 60000;
 const MAX_IN_FLIGHT = 4000;
 const MAX_EARLY = 2000;
+const QUERIES = new Set(["CheckStock"]);
+// Commands are not in the topology message (it lists event routes): the lanes the lab's
+// flows use are drawn from the start, any other pair gets its lane when first seen.
+const KNOWN_LANES = [["orders", "inventory", "command"], ["orders", "payments", "command"], ["orders", "inventory", "query"]];
+const LANE_BEND = {command: 0, query: 16};
+const BAD_REPLIES = new Set(["refused", "timeout", "expired", "invalid"]);
 
 function setClass(element, value) {
   if (element.getAttribute("class") !== value) element.setAttribute("class", value);
@@ -37,6 +48,7 @@ export class Graph {
     this.onDelivery = onDelivery;
     this.nodes = new Map();
     this.edges = new Map();
+    this.lanes = new Map(); // `${sender}->${owner}|command|query` -> edge
     this.routes = new Map(); // event_type -> [{edge, subscriber}]
     this.inFlight = new Map(); // `${event_id}|${subscriber}` -> token
     this.early = new Map(); // receipts that came before their event
@@ -67,6 +79,7 @@ export class Graph {
     this.svg.append(this.edgeLayer, this.nodeLayer, this.labelLayer, this.dotLayer);
     this.nodes.clear();
     this.edges.clear();
+    this.lanes.clear();
     this.routes.clear();
     for (const name of names) this.addNode(name, positions[name]);
     if (contexts.has("dashboard")) this.addLogBar();
@@ -85,6 +98,7 @@ export class Graph {
         this.routes.get(type).push({edge, subscriber: pair.to});
       }
     }
+    for (const [from, to, style] of KNOWN_LANES) this.lane(from, to, style);
     this.start();
   }
 
@@ -124,7 +138,7 @@ export class Graph {
       pulseAt: 0, failAt: 0, queue: null, handled: 0, failures: 0, kind: "log"});
   }
 
-  geometry(from, to, twoWay) {
+  geometry(from, to, twoWay, laneBend = null) {
     const a = this.nodes.get(from), b = this.nodes.get(to);
     if (!a || !b) return null;
     if (b.kind === "log") {
@@ -139,7 +153,7 @@ export class Graph {
     const dx = b.x - a.x, dy = b.y - a.y;
     const len = Math.hypot(dx, dy) || 1;
     const nx = -dy / len, ny = dx / len;
-    const bend = twoWay ? 38 : (from === WEB_FORM && to !== "orders" ? -110 : 0);
+    const bend = laneBend !== null ? laneBend : twoWay ? 38 : (from === WEB_FORM && to !== "orders" ? -110 : 0);
     const clip = (node, ux, uy) => {
       const tx = Math.abs(ux) > 1e-6 ? (BOX_W / 2 + 6) / Math.abs(ux) : Infinity;
       const ty = Math.abs(uy) > 1e-6 ? (BOX_H / 2 + 6) / Math.abs(uy) : Infinity;
@@ -186,6 +200,32 @@ export class Graph {
     return edge;
   }
 
+  /** The solid (command) or dotted (query) lane from a sender to an owner, made on first use. */
+  lane(from, to, style) {
+    const key = `${from}->${to}|${style}`;
+    if (this.lanes.has(key)) return this.lanes.get(key);
+    const geo = this.nodes.has(from) && this.nodes.has(to) && this.nodes.get(to).kind !== "log"
+      ? this.geometry(from, to, false, LANE_BEND[style]) : null;
+    if (!geo) { this.lanes.set(key, null); return null; }
+    const path = s("path", {class: `edge ${style}`, d: geo.d, "marker-end": "url(#arrow)", "marker-start": "url(#arrow)",
+      dataset: {lane: key, style}});
+    this.edgeLayer.append(path);
+    const label = s("text", {class: "lane-label", x: geo.lx, y: geo.ly + (style === "query" ? 14 : 0), "text-anchor": geo.anchor});
+    this.labelLayer.append(label);
+    const dots = [];
+    for (let i = 0; i < MAX_DOTS; i += 1) {
+      const dot = s("circle", {class: "dot hidden", r: 5});
+      this.dotLayer.append(dot);
+      dots.push(dot);
+    }
+    const more = s("text", {class: "edge-more hidden", x: geo.lx, y: geo.ly - 16, "text-anchor": "middle"});
+    this.dotLayer.append(more);
+    const edge = {key, from, to, style, path, length: path.getTotalLength(), labels: new Map(), label, dots, more,
+      tokens: new Set(), activeAt: 0};
+    this.lanes.set(key, edge);
+    return edge;
+  }
+
   // --- stream input ----------------------------------------------------------------
   addEntries(entries) {
     const now = performance.now();
@@ -225,6 +265,8 @@ export class Graph {
 
   addReceipt(receipt, now) {
     if (!receipt) return;
+    if (receipt.kind === "command") return this.addCommand(receipt, now);
+    if (receipt.kind === "reply") return this.addReply(receipt, now);
     const node = this.nodes.get(receipt.context);
     if (node) {
       node.pulseAt = now;
@@ -241,6 +283,44 @@ export class Graph {
     this.onDelivery(receipt);
   }
 
+  /** A command sent (receipt kind "command"): a token from its sender to its owner, waiting there. */
+  addCommand(receipt, now) {
+    const sender = this.nodes.get(receipt.producer);
+    if (sender) { sender.pulseAt = now; sender.last.textContent = `sent ${receipt.event_type}`; }
+    const edge = this.lane(receipt.producer, receipt.context, QUERIES.has(receipt.event_type) ? "query" : "command");
+    const key = `${receipt.event_id}|command`;
+    if (!edge || this.inFlight.has(key)) return;
+    const token = {key, edge, command: true, startedAt: now, doneAt: null, outcome: null};
+    edge.tokens.add(token);
+    edge.activeAt = now;
+    edge.label.textContent = `${receipt.event_type} ⇄`;
+    this.inFlight.set(key, token);
+    const early = this.early.get(key);
+    if (early) { this.early.delete(key); this.addReply(early, now); }
+    while (this.inFlight.size > MAX_IN_FLIGHT) this.drop(this.inFlight.values().next().value);
+  }
+
+  /** Its reply (ok / refused / timeout / expired / duplicate / invalid): back to the sender, or red where it waited. */
+  addReply(receipt, now) {
+    const timedOut = receipt.outcome === "timeout";
+    const node = this.nodes.get(timedOut ? receipt.producer : receipt.context);
+    if (node) {
+      node.pulseAt = now;
+      if (BAD_REPLIES.has(receipt.outcome)) node.failAt = now;
+      node.last.textContent = `${receipt.outcome} ${receipt.event_type}`;
+    }
+    const key = `${receipt.event_id}|command`;
+    const token = this.inFlight.get(key);
+    if (token && token.doneAt === null) {
+      token.outcome = receipt.outcome;
+      token.doneAt = now;
+    } else if (!token) {
+      this.early.set(key, receipt);
+      while (this.early.size > MAX_EARLY) this.early.delete(this.early.keys().next().value);
+    }
+    this.onDelivery(receipt);
+  }
+
   complete(token, receipt, now) {
     if (receipt.outcome === "failed") { token.failedAt = now; return; } // a retry follows
     token.outcome = receipt.outcome;
@@ -250,6 +330,7 @@ export class Graph {
   drop(token) {
     if (!this.inFlight.delete(token.key)) return;
     token.edge.tokens.delete(token);
+    if (token.command && !token.edge.tokens.size) token.edge.label.textContent = "";
     if (token.label && --token.label.inFlight <= 0) token.label.classList.remove("active");
   }
 
@@ -296,46 +377,68 @@ export class Graph {
   }
 
   draw(now) {
-    for (const edge of this.edges.values()) {
-      if (!edge.tokens.size && !edge.shown && !edge.busy) continue; // idle: touch nothing
-      let shown = 0;
-      for (const token of edge.tokens) {
-        let progress;
-        if (token.doneAt !== null) {
-          const t = (now - token.doneAt) / (token.outcome === "dead" ? FAIL_HOLD_MS : FINISH_MS);
-          if (t >= 1) { this.finish(token); continue; }
-          progress = Math.min(1, 0.86 + 0.14 * t * 3);
-        } else {
-          if (now - token.startedAt > STALE_MS) { this.finish(token); continue; }
-          progress = 0.86 * Math.min(1, (now - token.startedAt) / TRAVEL_MS);
-        }
-        if (shown >= MAX_DOTS) continue;
-        const dot = edge.dots[shown];
-        shown += 1;
-        const point = edge.path.getPointAtLength(progress * edge.length);
-        dot.setAttribute("cx", point.x.toFixed(1));
-        dot.setAttribute("cy", point.y.toFixed(1));
-        const state = token.doneAt === null ? (token.failedAt ? "retrying" : "moving")
-          : (token.outcome === "ok" || token.outcome === "duplicate" ? "done" : "dead");
-        setClass(dot, `dot ${state}`);
-      }
-      for (let i = shown; i < (edge.shown || 0); i += 1) setClass(edge.dots[i], "dot hidden");
-      edge.shown = shown;
-      const extra = edge.tokens.size - shown;
-      const more = extra > 0 ? `+${extra}` : "";
-      if (edge.more.textContent !== more) {
-        edge.more.textContent = more;
-        setClass(edge.more, extra > 0 ? "edge-more" : "edge-more hidden");
-      }
-      const busy = edge.tokens.size > 0 || now - edge.activeAt < 400;
-      if (busy !== edge.busy) { edge.busy = busy; edge.path.classList.toggle("busy", busy); }
-    }
+    for (const edge of this.edges.values()) this.drawEdge(edge, now);
+    for (const edge of this.lanes.values()) if (edge) this.drawEdge(edge, now);
     for (const node of this.nodes.values()) {
       const pulsing = now - node.pulseAt < 300;
       if (pulsing !== node.pulsing) { node.pulsing = pulsing; node.g.classList.toggle("pulse", pulsing); }
       const failing = now - node.failAt < 1500;
       if (failing !== node.failingNow) { node.failingNow = failing; node.g.classList.toggle("flash-fail", failing); }
     }
+  }
+
+  /** Where a command's token is and how it looks: out to the owner, then back (its reply) or red in place. */
+  commandState(token, now) {
+    if (token.doneAt === null) {
+      if (now - token.startedAt > STALE_MS) return null;
+      return {progress: 0.86 * Math.min(1, (now - token.startedAt) / TRAVEL_MS), state: "command"};
+    }
+    const out = 0.86 * Math.min(1, (token.doneAt - token.startedAt) / TRAVEL_MS); // where the reply found it
+    if (token.outcome === "timeout" || token.outcome === "expired" || token.outcome === "invalid") {
+      return now - token.doneAt > FAIL_HOLD_MS ? null : {progress: out, state: "dead"};
+    }
+    const t = (now - token.doneAt) / TRAVEL_MS;
+    if (t >= 1) return null;
+    return {progress: Math.max(0.02, out * (1 - t)), state: token.outcome === "refused" ? "reply-bad" : "reply-ok"};
+  }
+
+  drawEdge(edge, now) {
+    if (!edge.tokens.size && !edge.shown && !edge.busy) return; // idle: touch nothing
+    let shown = 0;
+    for (const token of edge.tokens) {
+      let progress, look = null;
+      if (token.command) {
+        look = this.commandState(token, now);
+        if (look === null) { this.finish(token); continue; }
+        progress = look.progress;
+      } else if (token.doneAt !== null) {
+        const t = (now - token.doneAt) / (token.outcome === "dead" ? FAIL_HOLD_MS : FINISH_MS);
+        if (t >= 1) { this.finish(token); continue; }
+        progress = Math.min(1, 0.86 + 0.14 * t * 3);
+      } else {
+        if (now - token.startedAt > STALE_MS) { this.finish(token); continue; }
+        progress = 0.86 * Math.min(1, (now - token.startedAt) / TRAVEL_MS);
+      }
+      if (shown >= MAX_DOTS) continue;
+      const dot = edge.dots[shown];
+      shown += 1;
+      const point = edge.path.getPointAtLength(progress * edge.length);
+      dot.setAttribute("cx", point.x.toFixed(1));
+      dot.setAttribute("cy", point.y.toFixed(1));
+      const state = look ? look.state : token.doneAt === null ? (token.failedAt ? "retrying" : "moving")
+        : (token.outcome === "ok" || token.outcome === "duplicate" ? "done" : "dead");
+      setClass(dot, `dot ${state}`);
+    }
+    for (let i = shown; i < (edge.shown || 0); i += 1) setClass(edge.dots[i], "dot hidden");
+    edge.shown = shown;
+    const extra = edge.tokens.size - shown;
+    const more = extra > 0 ? `+${extra}` : "";
+    if (edge.more.textContent !== more) {
+      edge.more.textContent = more;
+      setClass(edge.more, extra > 0 ? "edge-more" : "edge-more hidden");
+    }
+    const busy = edge.tokens.size > 0 || now - edge.activeAt < 400;
+    if (busy !== edge.busy) { edge.busy = busy; edge.path.classList.toggle("busy", busy); }
   }
 
   finish(token) {

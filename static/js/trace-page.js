@@ -4,7 +4,7 @@
 // stream entry of this order's flow schedules a refetch, a few times a second at most.
 
 import {EventStream, showConnection} from "./stream.js";
-import {clear, formatMs, getJSON, h, shortId, timeOf} from "./dom.js";
+import {clear, formatMs, getJSON, h, msBetween, shortId, timeOf} from "./dom.js";
 
 const root = document.getElementById("trace");
 const orderId = root.dataset.orderId;
@@ -41,6 +41,7 @@ function render(trace) {
   reason.textContent = state.reason || "";
   document.getElementById("flow-link").href = `/events/?correlation_id=${encodeURIComponent(trace.correlation_ids[0])}`;
   renderState(state);
+  renderMetrics(trace.metrics);
   renderTimeline(trace.timeline, trace.orphan_receipts);
   clear(document.getElementById("tree")).append(tree(trace.tree));
 }
@@ -59,12 +60,82 @@ function renderState(state) {
     facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {dataset: {fact: k}}, v)])));
 }
 
+const QUERIES = new Set(["CheckStock"]);
+
+function renderMetrics(m) {
+  const panel = document.getElementById("metrics");
+  if (!m) { clear(panel).append(h("p", {class: "muted small"}, "no order in this flow's log yet")); return; }
+  const outcome = m.failed ? `${m.status} — failed: a context did not answer in time` : m.status;
+  const facts = [
+    ["mode", m.mode === "command" ? "command-driven" : "event-driven"],
+    ["stock check", m.stock_check === "remote" ? "remote query to inventory" : "orders' local view"],
+    ["outcome", outcome + (m.reason ? ` (${m.reason})` : "")],
+    ["messages", `${m.messages} (${m.deliveries} event deliveries, ${m.commands} commands, ${m.replies} replies)`],
+    ["hops", `${m.hops} on the critical path${m.critical_chain?.length ? `: ${m.critical_chain.join(" → ")}` : ""}`],
+    ["wall latency", formatMs(m.latency_ms)],
+    ["synchronous waits", String(m.synchronous_waits.length)],
+  ];
+  const waits = m.synchronous_waits.length
+    ? h("table", {class: "grid waits"},
+        h("thead", {}, h("tr", {}, h("th", {}, "waited for"), h("th", {}, "owner"), h("th", {}, "reply"), h("th", {class: "num"}, "wait"))),
+        h("tbody", {}, m.synchronous_waits.map((w) => h("tr", {dataset: {command: w.command, outcome: w.outcome}},
+          h("td", {}, w.command), h("td", {}, w.owner),
+          h("td", {}, h("span", {class: `badge outcome-${w.outcome}`}, w.outcome)),
+          h("td", {class: "num"}, formatMs(w.wait_ms))))))
+    : h("p", {class: "muted small"}, "nobody waited: every step was an event its subscriber handled on its own");
+  clear(panel).append(
+    h("dl", {class: "facts", dataset: {mode: m.mode, failed: m.failed ? "1" : "0"}},
+      facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {dataset: {metric: k}}, v)])),
+    waits);
+}
+
+/** Commands (and their replies) come as receipts of kind command/reply: no event of theirs is logged. */
+function commandsOf(orphans) {
+  const commands = new Map(), rest = [];
+  for (const entry of orphans || []) {
+    const kind = entry.receipt.kind;
+    if (kind !== "command" && kind !== "reply") { rest.push(entry); continue; }
+    const item = commands.get(entry.receipt.event_id) || {kind: "command", command: null, replies: []};
+    if (kind === "command") item.command = entry; else item.replies.push(entry);
+    commands.set(entry.receipt.event_id, item);
+  }
+  const items = [];
+  for (const item of commands.values()) {
+    const first = item.command || item.replies[0];
+    items.push({...item, at: first.receipt.published_at});
+  }
+  return {items, rest};
+}
+
+function commandRows(item, offset, maxTotal) {
+  const r = (item.command || item.replies[0]).receipt;
+  const query = QUERIES.has(r.event_type);
+  const reply = item.replies[item.replies.length - 1];
+  const waited = reply ? msBetween(r.published_at, reply.receipt.finished_at) : null;
+  const rows = [h("tr", {class: "event-row command-row", dataset: {eventId: r.event_id, eventType: r.event_type, kind: query ? "query" : "command"}},
+    h("td", {}, r.event_type, " ", h("span", {class: "badge"}, query ? "query" : "command")),
+    h("td", {}, `${r.producer} → ${r.context}`),
+    h("td", {class: "mono"}, timeOf(r.published_at)),
+    h("td", {class: "num muted"}, `+${offset(r.published_at)}`),
+    h("td", {colspan: 3, class: "small"}, reply ? `${r.producer} waited ${formatMs(waited)}` : `${r.producer} is waiting…`))];
+  for (const entry of item.replies) rows.push(receiptRow(entry, maxTotal, `← reply from ${entry.receipt.context}`));
+  return rows;
+}
+
 function renderTimeline(timeline, orphans) {
-  const start = timeline.length ? new Date(timeline[0].envelope.occurred_at) : null;
+  const {items: commands, rest} = commandsOf(orphans);
+  const items = [
+    ...timeline.map((e) => ({kind: "event", event: e, at: e.envelope.occurred_at})),
+    ...commands,
+  ].sort((a, b) => new Date(a.at) - new Date(b.at));
+  const start = items.length ? new Date(items[0].at) : null;
   const offset = (iso) => (start && iso ? formatMs(new Date(iso) - start) : "");
-  const maxTotal = Math.max(1, ...timeline.flatMap((e) => e.receipts.map((r) => r.latency.total_ms || 0)));
+  const maxTotal = Math.max(1, ...timeline.flatMap((e) => e.receipts.map((r) => r.latency.total_ms || 0)),
+    ...commands.flatMap((c) => c.replies.map((r) => r.latency.total_ms || 0)));
   const body = h("tbody");
-  for (const item of timeline) {
+  for (const entry of items) {
+    if (entry.kind === "command") { body.append(...commandRows(entry, offset, maxTotal)); continue; }
+    const item = entry.event;
     const env = item.envelope;
     body.append(h("tr", {class: "event-row", dataset: {eventId: env.event_id, eventType: env.event_type}},
       h("td", {}, env.event_type),
@@ -74,7 +145,7 @@ function renderTimeline(timeline, orphans) {
       h("td", {colspan: 3}, h("a", {class: "small", href: `/events/?event=${encodeURIComponent(env.event_id)}&correlation_id=${encodeURIComponent(env.correlation_id)}`}, shortId(env.event_id)))));
     for (const entry of item.receipts) body.append(receiptRow(entry, maxTotal));
   }
-  for (const entry of orphans || []) body.append(receiptRow(entry, maxTotal));
+  for (const entry of rest) body.append(receiptRow(entry, maxTotal));
   clear(document.getElementById("timeline")).append(h("table", {class: "grid timeline"},
     h("thead", {}, h("tr", {},
       h("th", {}, "event / delivered to"), h("th", {}, "outcome"), h("th", {}, "at"), h("th", {class: "num"}, "since start"),
@@ -82,11 +153,12 @@ function renderTimeline(timeline, orphans) {
     body));
 }
 
-function receiptRow(entry, maxTotal) {
+function receiptRow(entry, maxTotal, title = null) {
   const r = entry.receipt, lat = entry.latency;
   const scale = (ms) => `${Math.max(2, Math.round(((ms || 0) / maxTotal) * 100))}px`;
-  return h("tr", {class: "receipt-row", dataset: {context: r.context, outcome: r.outcome, eventId: r.event_id}},
-    h("td", {}, `→ ${r.context}`),
+  return h("tr", {class: r.kind === "reply" ? "receipt-row reply-row" : "receipt-row",
+                  dataset: {context: r.context, outcome: r.outcome, eventId: r.event_id, kind: r.kind || "delivery"}},
+    h("td", {}, title || `→ ${r.context}`),
     h("td", {}, h("span", {class: `badge outcome-${r.outcome}`}, r.outcome), r.attempt > 1 ? ` try ${r.attempt}` : "",
       r.error ? h("div", {class: "reason small"}, r.error) : ""),
     h("td", {class: "mono"}, timeOf(r.finished_at)),

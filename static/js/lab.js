@@ -1,0 +1,183 @@
+// The lab on `/`: each context's consumer (online / paused / offline) with a pause/resume
+// switch for staff, the stock-check switch, and the events-against-commands comparison.
+//
+// Consumer state comes with the stream's `queues` message; when that is silent (stream
+// down) the panel asks GET /api/contexts/ itself. The switches POST with the CSRF token
+// the template put in the panel; the server refuses anyone but staff whatever the page shows.
+
+import {clear, formatMs, getJSON, h} from "./dom.js";
+
+const CONTEXTS_POLL_MS = 2000;
+const COMPARISON_POLL_MS = 3000;
+const OVERRIDE_MS = 4000; // a switch's answer beats a queues message that was asked before it
+const FIGURES = [
+  ["placed", "placed"], ["confirmed", "confirmed"], ["rejected", "rejected"], ["failed", "failed"],
+  ["pending", "pending"], ["latency_p50_ms", "p50"], ["latency_p95_ms", "p95"],
+  ["messages_per_order", "msgs/order"], ["hops_per_order", "hops/order"], ["sync_waits_per_order", "sync waits/order"],
+];
+
+export class Lab {
+  constructor(root) {
+    this.root = root;
+    this.staff = root.dataset.staff === "1";
+    this.csrf = root.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+    this.body = root.querySelector("#lab-contexts tbody");
+    this.error = root.querySelector("#lab-error");
+    this.flag = root.querySelector("#lab-stock-check strong");
+    this.flagButton = root.querySelector("#stock-check-toggle");
+    this.rows = new Map();
+    this.overrides = new Map();
+    this.queuesAt = 0;
+    this.flagButton?.addEventListener("click", () => this.toggleStockCheck());
+  }
+
+  start() {
+    this.pollContexts();
+    this.pollComparison();
+    this.loadFlag();
+    setInterval(() => { if (Date.now() - this.queuesAt > 2 * CONTEXTS_POLL_MS) this.pollContexts(); }, CONTEXTS_POLL_MS);
+    setInterval(() => this.pollComparison(), COMPARISON_POLL_MS);
+    return this;
+  }
+
+  // --- consumers -----------------------------------------------------------------
+  /** The stream's queues message: {depths, consumers, online, ...}. */
+  setQueues(queues) {
+    this.queuesAt = Date.now();
+    const names = Object.keys(queues.depths || {}).filter((n) => n !== "dashboard").sort();
+    for (const name of names) {
+      const consumer = queues.consumers?.[name];
+      const online = queues.online?.[name];
+      const state = consumer && consumer !== "unknown" ? consumer : online === true ? "online" : online === false ? "offline" : "unknown";
+      this.show(name, state, queues.depths[name]);
+    }
+  }
+
+  async pollContexts() {
+    try {
+      const body = await getJSON("/api/contexts/");
+      for (const ctx of body.contexts || []) {
+        if (ctx.name === "dashboard") continue;
+        this.show(ctx.name, ctx.consumer && ctx.consumer !== "unknown" ? ctx.consumer
+          : ctx.online === true ? "online" : ctx.online === false ? "offline" : "unknown", ctx.queue_depth);
+      }
+    } catch { /* the stream or the next poll will tell */ }
+  }
+
+  row(name) {
+    if (this.rows.has(name)) return this.rows.get(name);
+    const state = h("span", {class: "consumer-state"}, "…");
+    const depth = h("td", {class: "num"}, "?");
+    const button = this.staff
+      ? h("button", {type: "button", class: "lab-button", dataset: {context: name}, onclick: () => this.toggle(name)}, "pause")
+      : null;
+    const tr = h("tr", {dataset: {context: name, consumer: "unknown"}},
+      h("td", {}, h("strong", {}, name)), h("td", {}, state), depth, h("td", {}, button || ""));
+    const row = {tr, state, depth, button};
+    this.rows.set(name, row);
+    // Keep the rows in name order whatever order they were first seen in.
+    const after = [...this.body.children].find((other) => other.dataset.context > name);
+    this.body.insertBefore(tr, after || null);
+    return row;
+  }
+
+  show(name, state, depth) {
+    const override = this.overrides.get(name);
+    if (override && Date.now() < override.until && state !== override.state) state = override.state;
+    else this.overrides.delete(name);
+    const row = this.row(name);
+    row.tr.dataset.consumer = state;
+    row.state.textContent = state;
+    row.state.className = `consumer-state ${state}`;
+    if (depth !== undefined && depth !== null) row.depth.textContent = String(depth);
+    if (row.button && !row.busy) {
+      row.button.textContent = state === "paused" ? "resume" : "pause";
+      row.button.dataset.action = state === "paused" ? "resume" : "pause";
+      row.button.disabled = state === "offline" || state === "unknown";
+    }
+  }
+
+  async post(url, body) {
+    const response = await fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: {"X-CSRFToken": this.csrf, "Content-Type": "application/json", Accept: "application/json"},
+      body: body === undefined ? "" : JSON.stringify(body),
+    });
+    let data = {};
+    try { data = await response.json(); } catch { /* an HTML error page */ }
+    if (!response.ok) {
+      const errors = data.errors ? Object.values(data.errors).flat().join("; ") : "";
+      throw new Error(`${url}: HTTP ${response.status}${errors ? ` (${errors})` : ""}`);
+    }
+    return data;
+  }
+
+  async toggle(name) {
+    const row = this.row(name);
+    const action = row.button.dataset.action || "pause";
+    row.busy = true;
+    row.button.disabled = true;
+    row.button.textContent = action === "pause" ? "pausing…" : "resuming…";
+    this.error.textContent = "";
+    try {
+      const reply = await this.post(`/api/contexts/${encodeURIComponent(name)}/${action}`);
+      const state = reply.consumer || (action === "pause" ? "paused" : "online");
+      this.overrides.set(name, {state, until: Date.now() + OVERRIDE_MS});
+      row.busy = false;
+      this.show(name, state);
+    } catch (error) {
+      row.busy = false;
+      this.error.textContent = error.message;
+      this.show(name, row.tr.dataset.consumer);
+    }
+  }
+
+  // --- the stock-check switch ------------------------------------------------------
+  showFlag(value) {
+    this.flag.dataset.value = value;
+    this.flag.textContent = value === "remote" ? "remote query to inventory (CheckStock)" : "local view (fed by InventoryChanged)";
+    if (this.flagButton) {
+      this.flagButton.disabled = false;
+      this.flagButton.textContent = value === "remote" ? "use the local view" : "query inventory";
+    }
+  }
+
+  async loadFlag() {
+    try { this.showFlag((await getJSON("/api/flags/stock_check")).value); } catch (error) { this.flag.textContent = "?"; }
+  }
+
+  async toggleStockCheck() {
+    const next = this.flag.dataset.value === "remote" ? "local" : "remote";
+    this.flagButton.disabled = true;
+    this.error.textContent = "";
+    try {
+      this.showFlag((await this.post("/api/flags/stock_check", {value: next})).value);
+    } catch (error) {
+      this.error.textContent = error.message;
+      this.flagButton.disabled = false;
+    }
+  }
+
+  // --- the comparison ----------------------------------------------------------------
+  async pollComparison() {
+    let data;
+    try { data = await getJSON("/api/comparison/"); } catch { return; }
+    const panel = document.getElementById("comparison-table");
+    if (!panel) return;
+    const body = h("tbody");
+    for (const mode of ["event", "command"]) {
+      const figures = data.modes?.[mode] || {};
+      for (const [key, label] of [["all", "all"], ["while_offline", "while offline"]]) {
+        const row = figures[key] || {};
+        body.append(h("tr", {class: key === "all" ? "mode-first" : "", dataset: {mode, row: key}},
+          h("th", {}, key === "all" ? (mode === "event" ? "event-driven" : "command-driven") : ""),
+          h("td", {class: "muted"}, label),
+          FIGURES.map(([field]) => h("td", {class: `num field-${field}`, dataset: {field, value: String(row[field] ?? "")}},
+            field.startsWith("latency") ? formatMs(row[field]) : (row[field] ?? "–")))));
+      }
+    }
+    clear(panel).append(h("table", {class: "grid comparison", dataset: {orders: String(data.orders ?? 0)}},
+      h("thead", {}, h("tr", {}, h("th", {}, "mode"), h("th", {}, "orders"), FIGURES.map(([, label]) => h("th", {class: "num"}, label)))),
+      body));
+  }
+}
