@@ -21,24 +21,15 @@ from __future__ import annotations
 
 import statistics
 import time
-from datetime import datetime
 
 from dashboard.models import ControlAction, LogEntry
+from dashboard.selectors import _time
 
 DB = "dashboard"
 BUSINESS_CONTEXTS = ("orders", "inventory", "payments")
 DECISIONS = {"OrderConfirmed": "CONFIRMED", "OrderRejected": "REJECTED"}
 QUERIES = {"CheckStock"}
 MAX_ORDERS = 500
-
-
-def _time(value) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def order_metrics(rows: list[LogEntry]) -> dict | None:

@@ -51,30 +51,26 @@ def _invalidate() -> None:
     _status_cache = (0.0, {})
 
 
-def pause(context: str) -> list[str]:
-    """Stop every worker of `context` consuming its queue; returns the workers that confirmed."""
+def _set_consuming(context: str, consuming: bool) -> list[str]:
     _check(context)
     workers = workers_of(context)
     if not workers:
         raise ControlError(f"no worker of {context} is running")
+    command = app.control.add_consumer if consuming else app.control.cancel_consumer
     with _connection() as conn:
-        replies = app.control.cancel_consumer(context, destination=workers, reply=True, timeout=REPLY_TIMEOUT,
-                                              connection=conn) or []
+        replies = command(context, destination=workers, reply=True, timeout=REPLY_TIMEOUT, connection=conn) or []
     _invalidate()
     return sorted(name for reply in replies for name in reply)
+
+
+def pause(context: str) -> list[str]:
+    """Stop every worker of `context` consuming its queue; returns the workers that confirmed."""
+    return _set_consuming(context, False)
 
 
 def resume(context: str) -> list[str]:
     """Make every worker of `context` consume its queue again."""
-    _check(context)
-    workers = workers_of(context)
-    if not workers:
-        raise ControlError(f"no worker of {context} is running")
-    with _connection() as conn:
-        replies = app.control.add_consumer(context, destination=workers, reply=True, timeout=REPLY_TIMEOUT,
-                                           connection=conn) or []
-    _invalidate()
-    return sorted(name for reply in replies for name in reply)
+    return _set_consuming(context, True)
 
 
 def consumer_status(*, max_age: float = 1.0) -> dict[str, str]:

@@ -1,6 +1,5 @@
 """The lab's controls over HTTP: staff only, CSRF on, real consumer control behind them."""
 
-import json
 
 import pytest
 from django.contrib.auth.models import User

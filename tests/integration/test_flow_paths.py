@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -10,10 +9,11 @@ import pytest
 from eventbus import registry, transport
 from eventbus.models import InboxMessage, OutboxMessage
 from inventory.models import Product, Reservation
-from inventory.services import product_create, stock_adjust
+from inventory.services import stock_adjust
 from orders.models import Order, ProductView
 from orders.services import order_place
 from payments.models import Payment
+from tests.support.flow import seed_products
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live]
@@ -21,14 +21,7 @@ CONTEXTS = ("orders", "inventory", "payments")
 
 
 def seed(spec: dict[str, tuple[str, int]]) -> dict[str, str]:
-    """Create products {suffix: (price, on_hand)} and wait until orders' view shows them."""
-    prefix = f"IT{uuid.uuid4().hex[:8]}"
-    skus = {suffix: f"{prefix}-{suffix}" for suffix in spec}
-    for suffix, (price, on_hand) in spec.items():
-        product_create(sku=skus[suffix], name=f"Product {suffix}", price=price, on_hand=on_hand)
-    wait_for(lambda: ProductView.objects.using("orders").filter(sku__in=skus.values()).count() == len(skus),
-             message="orders' view to show the new products")
-    return skus
+    return seed_products(spec, prefix="IT")
 
 
 def place(lines: dict[str, int], token: str) -> str:
