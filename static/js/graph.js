@@ -294,6 +294,7 @@ export class Graph {
     edge.tokens.add(token);
     edge.activeAt = now;
     edge.label.textContent = `${receipt.event_type} ⇄`;
+    edge.path.dataset.commands = String(Number(edge.path.dataset.commands || 0) + 1);
     this.inFlight.set(key, token);
     const early = this.early.get(key);
     if (early) { this.early.delete(key); this.addReply(early, now); }
@@ -312,6 +313,7 @@ export class Graph {
     const key = `${receipt.event_id}|command`;
     const token = this.inFlight.get(key);
     if (token && token.doneAt === null) {
+      token.edge.path.dataset.lastReply = receipt.outcome; // what the page tells a test (or a curious reader)
       token.outcome = receipt.outcome;
       token.doneAt = now;
     } else if (!token) {
