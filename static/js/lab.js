@@ -177,7 +177,7 @@ export class Lab {
       }
     }
     clear(panel).append(h("table", {class: "grid comparison", dataset: {orders: String(data.orders ?? 0)}},
-      h("thead", {}, h("tr", {}, h("th", {}, "mode"), h("th", {}, "orders"), FIGURES.map(([, label]) => h("th", {class: "num"}, label)))),
+      h("thead", {}, h("tr", {}, h("th", {}, "mode"), h("th", {}, "orders placed"), FIGURES.map(([, label]) => h("th", {class: "num"}, label)))),
       body));
   }
 }
