@@ -143,6 +143,20 @@ def test_pause_inventory_from_the_dashboard_and_compare_events_with_commands(bro
     assert graph.locator('#graph path.edge.query[data-lane="orders->inventory|query"]').count() == 1
     assert "dashed" in graph.text_content("#legend") and "dotted" in graph.text_content("#legend")
 
+    # The stock-check switch: a remote query to inventory, then back to orders' local view.
+    from eventbus import flags
+
+    try:
+        graph.wait_for_selector('#lab-stock-check strong[data-value="local"]')
+        graph.click("#stock-check-toggle")
+        graph.wait_for_selector('#lab-stock-check strong[data-value="remote"]')
+        assert get_json(f"{daphne_url}/api/flags/stock_check")["value"] == "remote"
+        graph.click("#stock-check-toggle")
+        graph.wait_for_selector('#lab-stock-check strong[data-value="local"]')
+        assert get_json(f"{daphne_url}/api/flags/stock_check")["value"] == "local"
+    finally:
+        flags.set_flag("stock_check", "local")
+
     tag = uuid.uuid4().hex[:6]
     try:
         graph.click(f"{inventory} button[data-action=pause]")
