@@ -13,7 +13,7 @@ const OVERRIDE_MS = 4000; // a switch's answer beats a queues message that was a
 const FIGURES = [
   ["placed", "placed"], ["confirmed", "confirmed"], ["rejected", "rejected"], ["failed", "failed"],
   ["pending", "pending"], ["latency_p50_ms", "p50"], ["latency_p95_ms", "p95"],
-  ["messages_per_order", "msgs/order"], ["hops_per_order", "hops/order"], ["sync_waits_per_order", "sync waits/order"],
+  ["messages_per_order", "msgs/order"], ["hops_per_order", "hops/order"], ["sync_waits_per_order", "waits/order"],
 ];
 
 export class Lab {
@@ -177,7 +177,7 @@ export class Lab {
       }
     }
     clear(panel).append(h("table", {class: "grid comparison", dataset: {orders: String(data.orders ?? 0)}},
-      h("thead", {}, h("tr", {}, h("th", {}, "mode"), h("th", {}, "orders placed"), FIGURES.map(([, label]) => h("th", {class: "num"}, label)))),
+      h("thead", {}, h("tr", {}, h("th", {}, "mode"), h("th", {}, "orders"), FIGURES.map(([field, label]) => h("th", {class: "num", title: field.replaceAll("_", " ")}, label)))),
       body));
   }
 }
