@@ -3,9 +3,10 @@
 Rows the after-commit send could not hand to the broker (broker down, process
 killed between commit and send) stay unsent; the sweep sends them later. A sent
 row stays unconfirmed until every subscriber has the event in its inbox (or its
-dead letters); if the broker lost its data in between (a new broker epoch) or
-the row waited longer than EVENTFLOW_REDELIVER_AFTER, the sweep sends it again
-to the subscribers that lack it. Delivery is at-least-once; inboxes dedupe.
+dead letters); if the broker lost its data in between (a new broker epoch), or
+the row waited longer than EVENTFLOW_REDELIVER_AFTER while the subscriber's queue
+is empty (a worker killed as it took the message), the sweep sends it again to
+the subscribers that lack it. Delivery is at-least-once; inboxes dedupe.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def confirm_and_redeliver(context: str, *, older_than: float, redeliver_after: f
         ids = [row.event_id for row in rows if subscriber in wanted[row.pk]]
         have[subscriber] = _received_by(subscriber, ids)
     epoch = current_epoch()
+    depths: dict[str, int] | None = None
     confirmed, resent = [], 0
     for row in rows:
         missing = sorted(s for s in wanted[row.pk] if str(row.event_id) not in have[s])
@@ -128,6 +130,14 @@ def confirm_and_redeliver(context: str, *, older_than: float, redeliver_after: f
             continue
         lost_with_broker = row.broker_epoch != epoch
         overdue = row.sent_at <= now - timedelta(seconds=redeliver_after)
+        if overdue and not lost_with_broker:
+            # Overdue and its subscriber's queue is empty: the message is not waiting
+            # there (a worker killed between taking it and recording it took it along).
+            # A subscriber with a backlog, or paused, still has it coming.
+            if depths is None:
+                depths = broker.queue_depths(sorted(set().union(*wanted.values())))
+            missing = [s for s in missing if not depths.get(s)]
+            overdue = bool(missing)
         if lost_with_broker or overdue:
             log.warning("relay: resending %s %s to %s (%s)", context, row.event_id, ", ".join(missing),
                         "the broker lost its data" if lost_with_broker else "overdue")

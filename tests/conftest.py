@@ -66,11 +66,28 @@ def stack(django_db_setup, django_db_blocker):
         running.stop()
 
 
+_daphne: Daphne | None = None
+
+
 @pytest.fixture(scope="session")
 def daphne(stack):
-    server = Daphne(stack.logs_dir).start()
+    global _daphne
+    server = _daphne = Daphne(stack.logs_dir).start()
     yield server
+    _daphne = None
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_daphne_after_a_redis_restart():
+    """A test that restarted Redis leaves Daphne's channel-layer connections dead, and
+    each socket consumer dies once on them (browsers reconnect; test clients do not):
+    give the next test a Daphne on the same port with fresh connections."""
+    before = bootstrap.redis_server().pid
+    yield
+    if _daphne is not None and bootstrap.redis_server().pid != before:
+        _daphne.stop()
+        _daphne.start()
 
 
 @pytest.fixture(scope="session")

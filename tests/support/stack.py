@@ -123,15 +123,25 @@ class Stack:
             for alias in settings.DATABASES if alias != "default"
         )
 
+    def unconfirmed_outbox_rows(self) -> int:
+        """Sent rows some subscriber has not recorded yet (the sweep confirms or resends them)."""
+        from eventbus.models import OutboxMessage
+
+        return sum(
+            OutboxMessage.objects.using(alias).filter(sent_at__isnull=False, confirmed_at__isnull=True).count()
+            for alias in settings.DATABASES if alias != "default"
+        )
+
     def busy(self) -> dict:
         client = self.broker()
         state = {queue: client.llen(queue) for queue in CONTEXT_QUEUES}
         state["unacked"] = client.hlen("unacked")
         state["unsent"] = self.unsent_outbox_rows()
+        state["unconfirmed"] = self.unconfirmed_outbox_rows()
         return {k: v for k, v in state.items() if v}
 
     def wait_idle(self, timeout: float = 30) -> None:
-        """Return once nothing is unsent, queued or in flight, twice in a row."""
+        """Return once nothing is unsent, queued, in flight or unconfirmed, twice in a row."""
         deadline = time.monotonic() + timeout
         calm = 0
         while calm < 2:
