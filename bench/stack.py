@@ -42,6 +42,8 @@ class BenchStack:
             # DEBUG would keep every SQL query in memory: not what a deployment runs.
             "DJANGO_DEBUG": "0",
             "EVENTFLOW_LOG_LEVEL": "WARNING",
+            # The bench offers hundreds of orders a second from one address: no rate limit.
+            "EVENTFLOW_ORDER_RATE_LIMIT": "0",
         }
         self._log = open(self.logs_dir / "processes.log", "a", buffering=1)
         self.supervisor = Supervisor(env=self.env, out=self._log, colour=False)

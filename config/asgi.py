@@ -5,6 +5,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# This process serves ASGI: the settings give it no persistent database connections.
+os.environ["EVENTFLOW_ASGI"] = "1"
 # Build Django's app first: it sets up the apps the websocket routes import.
 django_asgi_app = get_asgi_application()
 

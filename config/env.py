@@ -50,11 +50,12 @@ def redis_url_with_db(url: str, offset: int) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{base + offset}", parts.query, ""))
 
 
-def databases() -> dict:
+def databases(*, persistent: bool = True) -> dict:
     """One database per context (plus `default` for Django's own apps).
 
     Embedded: one SQLite file per alias under the data folder. With DATABASE_URL
-    pointing at PostgreSQL: database `<name>_<alias>` on that server.
+    pointing at PostgreSQL: database `<name>_<alias>` on that server, with persistent
+    connections unless `persistent` is False (the ASGI process).
     """
     aliases = ("default", *CONTEXTS)
     url = os.environ.get("DATABASE_URL", "").strip()
@@ -63,7 +64,7 @@ def databases() -> dict:
 
         # Workers run many short tasks: keep connections (checked before reuse)
         # instead of opening one per task.
-        base = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
+        base = dj_database_url.parse(url, conn_max_age=600 if persistent else 0, conn_health_checks=persistent)
         if base["ENGINE"] != "django.db.backends.postgresql":
             raise RuntimeError(f"DATABASE_URL must be a postgres:// URL, got engine {base['ENGINE']}")
         stem = base["NAME"] or "eventflow"

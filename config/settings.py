@@ -1,5 +1,9 @@
 """Django settings for eventflow. Everything comes from the environment (see README)."""
 
+import ipaddress
+
+from django.core.exceptions import ImproperlyConfigured
+
 from config.env import (
     BASE_DIR,
     databases,
@@ -12,8 +16,30 @@ from config.env import (
     redis_url_with_db,
 )
 
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "eventflow-dev-insecure-key-change-me")
-DEBUG = env_bool("DJANGO_DEBUG", True)
+DEV_SECRET_KEY = "eventflow-dev-insecure-key-change-me"
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
+# Debug pages show settings to anyone who makes a request fail: off unless asked for.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# The address `make run` serves on; the secret-key rule below is about it.
+EVENTFLOW_BIND = env_str("EVENTFLOW_BIND", "127.0.0.1")
+
+
+def _loopback_only(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name other than localhost may resolve anywhere
+        return False
+
+
+if not DEBUG and SECRET_KEY == DEV_SECRET_KEY and not _loopback_only(EVENTFLOW_BIND):
+    raise ImproperlyConfigured(
+        f"refusing to start: DJANGO_SECRET_KEY is the development default, debug is off and "
+        f"EVENTFLOW_BIND={EVENTFLOW_BIND} is not loopback-only. Set DJANGO_SECRET_KEY to a secret "
+        f"value, or bind to 127.0.0.1 / ::1 / localhost."
+    )
+
 ALLOWED_HOSTS = [h for h in env_str("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h]
 
 INSTALLED_APPS = [
@@ -64,7 +90,10 @@ TEMPLATES = [
 
 DATA_DIR = data_dir()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
-DATABASES = databases()
+# Django's advice for ASGI: no persistent connections in the ASGI process (each thread of
+# its executor would keep its own, forever); config/asgi.py sets EVENTFLOW_ASGI before the
+# settings load. Workers keep theirs.
+DATABASES = databases(persistent=not env_bool("EVENTFLOW_ASGI", False))
 DATABASE_ROUTERS = ["config.routers.ContextRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -82,6 +111,25 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
 
 LOGIN_URL = "/admin/login/"
+
+# --- Bad input and abuse -----------------------------------------------------------
+# POST /api/orders/: a larger body is refused with 413 before it is read (an order is a few KB).
+EVENTFLOW_MAX_BODY_BYTES = env_int("EVENTFLOW_MAX_BODY_BYTES", 262144)
+# Order placement (API and form) per client address: "N/S" = N orders per S seconds, as a
+# token bucket (a burst of N, then one every S/N seconds); "0" turns the limit off.
+EVENTFLOW_ORDER_RATE_LIMIT = env_str("EVENTFLOW_ORDER_RATE_LIMIT", "60/60")
+# Seconds an answer of an expensive read (/api/comparison/, /api/contexts/, text search of
+# /api/events/) is reused by this process, so a loop of requests does the work once.
+EVENTFLOW_READ_CACHE_SECONDS = env_float("EVENTFLOW_READ_CACHE_SECONDS", 2.0)
+# Text search of /api/events/ looks at this many newest log entries, no more.
+EVENTFLOW_SEARCH_WINDOW = env_int("EVENTFLOW_SEARCH_WINDOW", 20000)
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
+    # dashboard.readcache: per process, which is what it is for (one Daphne answers the reads).
+    "reads": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "reads",
+              "OPTIONS": {"MAX_ENTRIES": 1000}},
+}
 
 # --- Redis: the broker in one database, the channel layer in the next ---------
 REDIS_URL = redis_url()

@@ -10,7 +10,7 @@ from functools import wraps
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import metrics
+from dashboard import metrics, readcache
 from dashboard.models import ControlAction
 from eventbus import control, deadletters, flags
 
@@ -35,6 +35,7 @@ def _control(request: HttpRequest, name: str, action: str) -> JsonResponse:
     except control.ControlError as exc:
         return JsonResponse({"errors": {"context": [str(exc)]}}, status=409)
     ControlAction.objects.using("dashboard").create(context=name, action=action, user=request.user.get_username())
+    readcache.forget(readcache.CONTEXTS)  # the next /api/contexts/ shows the change
     return JsonResponse({"context": name, "action": action, "workers": workers,
                          "consumer": control.consumer_status(max_age=0).get(name)})
 
@@ -55,8 +56,8 @@ def context_resume(request: HttpRequest, name: str) -> JsonResponse:
 
 @require_GET
 def comparison(request: HttpRequest) -> JsonResponse:
-    """GET /api/comparison/: per mode, orders, outcomes, latency, messages and hops."""
-    return JsonResponse(metrics.comparison())
+    """GET /api/comparison/: per mode, orders, outcomes, latency, messages and hops (dashboard.readcache)."""
+    return JsonResponse(readcache.cached(readcache.COMPARISON, metrics.comparison))
 
 
 def flag(request: HttpRequest, name: str) -> JsonResponse:

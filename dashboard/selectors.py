@@ -37,11 +37,13 @@ def contexts() -> list[str]:
 
 def entries(*, after_seq: int | None = None, correlation_id: str | None = None,
             event_type: str | None = None, producer: str | None = None, kind: str | None = None,
-            text: str | None = None, search_data: bool = False, limit: int = 200) -> list[LogEntry]:
+            text: str | None = None, search_data: bool = False, limit: int = 200,
+            search_window: int | None = None) -> list[LogEntry]:
     """Log entries filtered; ascending after `after_seq`, else the newest `limit` in ascending order.
 
     `text` matches ids, types, contexts and outcomes; with `search_data` (staff only,
     since payloads hold unmasked emails) also anything inside the envelope or receipt.
+    A text search looks at the newest `search_window` entries only, when given.
     """
     rows = LogEntry.objects.using(DB).all()
     if correlation_id:
@@ -59,6 +61,8 @@ def entries(*, after_seq: int | None = None, correlation_id: str | None = None,
         if search_data:
             match |= Q(data__icontains=text)
         rows = rows.filter(match)
+        if search_window is not None:
+            rows = rows.filter(seq__gt=last_seq() - search_window)
     if after_seq is not None:
         return list(rows.filter(seq__gt=after_seq).order_by("seq")[:limit])
     return list(reversed(rows.order_by("-seq")[:limit]))

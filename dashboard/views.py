@@ -7,8 +7,11 @@ scripts read these APIs and the websocket and set every string with textContent.
 
 from __future__ import annotations
 
+import json
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, JsonResponse
 from django.contrib.staticfiles.views import serve as serve_static
@@ -16,9 +19,13 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from contracts import event_types
-from dashboard import metrics, selectors
+from dashboard import metrics, readcache, selectors
 from dashboard.privacy import for_viewer, may_see_emails
 from eventbus import broker
+
+
+# Longest text search accepted (characters); the rest is ignored.
+MAX_QUERY = 200
 
 
 def _json(request: HttpRequest, data: dict, status: int = 200) -> JsonResponse:
@@ -85,17 +92,27 @@ def api_events(request: HttpRequest) -> JsonResponse:
     kind = request.GET.get("kind") or None
     if kind not in (None, "event", "receipt"):
         return JsonResponse({"errors": {"kind": ["must be event or receipt"]}}, status=400)
-    items = selectors.entries(
-        after_seq=after_seq,
-        correlation_id=request.GET.get("correlation_id") or None,
-        event_type=request.GET.get("event_type") or None,
-        producer=request.GET.get("producer") or None,
-        kind=kind,
-        text=(request.GET.get("q") or "").strip() or None,
-        search_data=may_see_emails(request.user),
-        limit=limit,
-    )
-    return _json(request, {"items": [entry.as_message() for entry in items], "last_seq": selectors.last_seq()})
+    text = (request.GET.get("q") or "")[:MAX_QUERY].strip() or None
+    search_data = may_see_emails(request.user)
+
+    def answer() -> dict:
+        items = selectors.entries(
+            after_seq=after_seq,
+            correlation_id=request.GET.get("correlation_id") or None,
+            event_type=request.GET.get("event_type") or None,
+            producer=request.GET.get("producer") or None,
+            kind=kind,
+            text=text,
+            search_data=search_data,
+            limit=limit,
+            search_window=settings.EVENTFLOW_SEARCH_WINDOW,
+        )
+        return {"items": [entry.as_message() for entry in items], "last_seq": selectors.last_seq()}
+
+    if text is None:  # the live stream's refetches: cheap, by index, and must be fresh
+        return _json(request, answer())
+    key = "events?" + json.dumps([sorted(request.GET.lists()), search_data])
+    return _json(request, readcache.cached(key, answer))
 
 
 @require_GET
@@ -121,7 +138,7 @@ def api_trace(request: HttpRequest, order_id: str) -> JsonResponse:
 @require_GET
 def api_contexts(request: HttpRequest) -> JsonResponse:
     """GET /api/contexts/: queue depth, consumer online (true/false/null) and local view of each context."""
-    return _json(request, selectors.contexts_state())
+    return _json(request, readcache.cached(readcache.CONTEXTS, selectors.contexts_state))
 
 
 def _check_databases() -> None:

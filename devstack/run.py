@@ -22,7 +22,8 @@ from devstack._children import killpg_quietly
 from devstack.processes import CONTEXT_QUEUES, REPO_ROOT, Supervisor, daphne_argv, sweep_argv, worker_argv
 from devstack.redis import RedisServer
 
-HOST = "127.0.0.1"
+# Loopback unless asked; config/settings.py refuses a wider bind with the default secret key.
+HOST = os.environ.get("EVENTFLOW_BIND", "127.0.0.1")
 
 
 class StopRequested:

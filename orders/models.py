@@ -83,3 +83,15 @@ class OrderLine(models.Model):
 
     def __str__(self):
         return f"{self.qty} x {self.sku}"
+
+
+class OrderAccess(models.Model):
+    """The capability of whoever placed an order to see it in full: the hash of a random
+    token handed out once, in the answer to the placement (never in an event or a log)."""
+
+    order_id = models.UUIDField(unique=True)
+    token_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return str(self.order_id)

@@ -7,6 +7,8 @@ Duplicate SKUs are rejected (not merged): the client meant one line per product.
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
@@ -22,6 +24,33 @@ PAYMENT_TOKENS = {
     "tok_declined": "tok_declined — declines",
     "tok_insufficient_funds": "tok_insufficient_funds — declines above 100.00",
 }
+
+
+# A NUL cannot be stored by PostgreSQL and a lone surrogate cannot be encoded as UTF-8:
+# text holding either is refused before it reaches a database, an event or a log.
+UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
+UNSAFE_MESSAGE = "must not contain NUL characters or lone surrogates"
+
+
+def unsafe_text_errors(value) -> dict[str, list[str]]:
+    """{path: [message]} for every string of a decoded JSON value (keys too) holding a NUL or a
+    lone surrogate. Iterative: the value may be as deep as the JSON decoder allows."""
+    errors: dict[str, list[str]] = {}
+    stack = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if UNSAFE_TEXT.search(item):
+                errors[path or "body"] = [UNSAFE_MESSAGE]
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if UNSAFE_TEXT.search(key):
+                    errors[path or "body"] = [f"a field name {UNSAFE_MESSAGE}"]
+                    continue
+                stack.append((f"{path}.{key}" if path else key, child))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(item))
+    return errors
 
 
 class OrderInvalid(ValueError):
@@ -46,6 +75,8 @@ def validate_order(*, customer_name, customer_email, lines, payment_token) -> di
         add("customer.name", "is required")
     elif len(customer_name.strip()) > MAX_NAME:
         add("customer.name", f"must be at most {MAX_NAME} characters")
+    elif UNSAFE_TEXT.search(customer_name):
+        add("customer.name", UNSAFE_MESSAGE)
 
     if not isinstance(customer_email, str):
         add("customer.email", "must be a string")
@@ -82,6 +113,8 @@ def validate_order(*, customer_name, customer_email, lines, payment_token) -> di
         sku, qty = line.get("sku"), line.get("qty")
         if not isinstance(sku, str) or not sku:
             add(f"lines[{i}].sku", "must be a non-empty string")
+        elif UNSAFE_TEXT.search(sku):
+            add(f"lines[{i}].sku", UNSAFE_MESSAGE)
         elif sku in seen:
             add(f"lines[{i}].sku", f"duplicate SKU {sku}: put the whole quantity on one line")
         else:

@@ -3,20 +3,40 @@
 from __future__ import annotations
 
 import json
+import math
 
+from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from eventbus.privacy import masked, may_see_emails
 from orders import selectors
+from orders.access import order_token_issue, order_token_valid
 from orders.forms import OrderForm
 from orders.command_flow import OrderTimedOut, order_place_by_commands
 from orders.services import StockQueryFailed, order_place
-from orders.validation import OrderInvalid, validate_order
+from orders.throttle import order_rate_wait
+from orders.validation import OrderInvalid, unsafe_text_errors, validate_order
 
 API_FIELDS = {"customer", "lines", "payment_token", "mode"}
 MODES = ("event", "command")
+# The order's token travels in this header, never in a URL (Daphne's access log shows URLs).
+TOKEN_HEADER = "X-Order-Token"
+
+
+def _throttled(request) -> JsonResponse | None:
+    """429 with Retry-After when this client address placed too many orders lately."""
+    wait = order_rate_wait(address=request.META.get("REMOTE_ADDR") or "")
+    if not wait:
+        return None
+    seconds = max(1, math.ceil(wait))
+    response = JsonResponse({"errors": {"rate": [
+        f"too many orders from your address (EVENTFLOW_ORDER_RATE_LIMIT={settings.EVENTFLOW_ORDER_RATE_LIMIT}); "
+        f"try again in {seconds} s"]}}, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -27,6 +47,9 @@ def order_new(request):
     status = 200
     if request.method == "POST":
         status = 400
+        throttled = _throttled(request)
+        if throttled is not None:
+            return throttled
         if form.is_valid():
             try:
                 placed = _place(
@@ -41,8 +64,9 @@ def order_new(request):
             except (OrderTimedOut, StockQueryFailed) as exc:
                 form.add_error(None, str(exc))
                 status = 504
-            else:
-                return redirect(f"/orders/{placed.order_id}/")
+            else:  # the fragment never reaches a server: the trace page sends it in TOKEN_HEADER
+                token = order_token_issue(order_id=placed.order_id)
+                return redirect(f"/orders/{placed.order_id}/#token={token}")
     return render(request, "orders/new.html", {"form": form}, status=status)
 
 
@@ -62,8 +86,35 @@ def api_products(request):
     ]})
 
 
-def _bad(errors: dict) -> JsonResponse:
-    return JsonResponse({"errors": errors}, status=400)
+def _bad(errors: dict, status: int = 400) -> JsonResponse:
+    return JsonResponse({"errors": errors}, status=status)
+
+
+def _json_body(request):
+    """(the decoded body, None) or (None, the 4xx answer): 415 unless JSON, 413 past
+    EVENTFLOW_MAX_BODY_BYTES (read no further), 400 when malformed, too deep, or holding
+    NUL characters or lone surrogates."""
+    if request.content_type != "application/json":
+        return None, _bad({"body": [f"Content-Type must be application/json, not {request.content_type or 'none'}"]}, 415)
+    limit = settings.EVENTFLOW_MAX_BODY_BYTES
+    too_big = _bad({"body": [f"at most {limit} bytes"]}, 413)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None, _bad({"body": ["bad Content-Length"]})
+    if declared > limit:
+        return None, too_big
+    raw = request.read(limit + 1)  # a body without (or lying about) its length stops here too
+    if len(raw) > limit:
+        return None, too_big
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the decoder goes
+        return None, _bad({"body": [f"malformed JSON: {exc}" if isinstance(exc, ValueError) else "nested too deeply"]})
+    errors = unsafe_text_errors(body)
+    if errors:
+        return None, _bad(errors)
+    return body, None
 
 
 @csrf_exempt  # clients of the JSON API are scripts, not browsers with a session
@@ -74,11 +125,14 @@ def api_orders(request):
     mode "event" (default) -> 202 {"order_id", "correlation_id", "mode"}: the flow goes on.
     mode "command" -> 200 {..., "status", "reason"} once decided, or 504 with errors.mode
     when a context did not answer in time. 400 {"errors": {field: [messages]}} for bad
-    input; a rejected request publishes nothing."""
-    try:
-        body = json.loads(request.body or b"")
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _bad({"body": [f"malformed JSON: {exc}"]})
+    input, 415 unless JSON, 413 past the body limit, 429 past the rate limit; a refused
+    request publishes nothing. Every answer that names an order carries its "token"."""
+    throttled = _throttled(request)
+    if throttled is not None:
+        return throttled
+    body, refused = _json_body(request)
+    if refused is not None:
+        return refused
     if not isinstance(body, dict):
         return _bad({"body": ["must be a JSON object"]})
     errors: dict[str, list[str]] = {field: ["unexpected field"] for field in sorted(set(body) - API_FIELDS)}
@@ -108,20 +162,28 @@ def api_orders(request):
         return _bad(exc.errors)
     except OrderTimedOut as exc:
         return JsonResponse({"errors": {"mode": [str(exc)]}, "order_id": exc.order_id,
-                             "correlation_id": exc.correlation_id, "status": "REJECTED"}, status=504)
+                             "correlation_id": exc.correlation_id, "status": "REJECTED",
+                             "token": order_token_issue(order_id=exc.order_id)}, status=504)
     except StockQueryFailed as exc:
         return JsonResponse({"errors": {"stock_check": [str(exc)]}}, status=504)
+    token = order_token_issue(order_id=placed.order_id)
     if mode == "command":  # decided before we answer: that is the point of the mode
         return JsonResponse({"order_id": placed.order_id, "correlation_id": placed.correlation_id,
-                             "mode": mode, "status": placed.status, "reason": placed.reason}, status=200)
+                             "mode": mode, "status": placed.status, "reason": placed.reason, "token": token},
+                            status=200)
     return JsonResponse({"order_id": placed.order_id, "correlation_id": placed.correlation_id,
-                         "mode": mode}, status=202)
+                         "mode": mode, "token": token}, status=202)
 
 
 @require_GET
 def api_order_detail(request, order_id):
-    """An order as placed and decided so far; 404 JSON if unknown."""
+    """An order as placed and decided so far; 404 JSON if unknown. In full for staff and for
+    whoever sends the order's token in X-Order-Token; masked like the dashboard for anyone else."""
     order = selectors.order_get(order_id)
     if order is None:
         return JsonResponse({"errors": {"order_id": ["unknown order"]}}, status=404)
-    return JsonResponse(selectors.order_as_dict(order))
+    detail = selectors.order_as_dict(order)
+    token = request.headers.get(TOKEN_HEADER)
+    if may_see_emails(request.user) or order_token_valid(order_id=detail["order_id"], token=token):
+        return JsonResponse(detail)
+    return JsonResponse(masked(detail))

@@ -48,8 +48,8 @@ export function pretty(value) {
   return JSON.stringify(value, null, 2);
 }
 
-export async function getJSON(url) {
-  const response = await fetch(url, {headers: {Accept: "application/json"}, credentials: "same-origin"});
+export async function getJSON(url, headers = {}) {
+  const response = await fetch(url, {headers: {Accept: "application/json", ...headers}, credentials: "same-origin"});
   if (!response.ok) {
     const error = new Error(`${url}: HTTP ${response.status}`);
     error.status = response.status;

@@ -10,6 +10,10 @@ const root = document.getElementById("trace");
 const orderId = root.dataset.orderId;
 const statusBadge = document.getElementById("order-status");
 const reason = document.getElementById("order-reason");
+// Whoever placed the order holds its token: the form's redirect puts it in the fragment,
+// which no server sees; sent as X-Order-Token it opens the order in full (the customer).
+const token = new URLSearchParams(location.hash.slice(1)).get("token");
+let ownCustomer = null;
 let correlationIds = new Set();
 let timer = null;
 let inFlight = false;
@@ -24,12 +28,21 @@ async function refresh() {
   if (inFlight) { again = true; return; }
   inFlight = true;
   try {
+    if (token && !ownCustomer) ownCustomer = await fetchOwnCustomer();
     render(await getJSON(`/api/traces/${encodeURIComponent(orderId)}/`));
   } catch (error) {
     if (error.status !== 404) statusBadge.title = error.message;
   } finally {
     inFlight = false;
     if (again) { again = false; scheduleRefresh(); }
+  }
+}
+
+async function fetchOwnCustomer() {
+  try {
+    return (await getJSON(`/api/orders/${encodeURIComponent(orderId)}/`, {"X-Order-Token": token})).customer;
+  } catch (error) {
+    return null;  // not recorded yet: the next refresh asks again
   }
 }
 
@@ -47,7 +60,7 @@ function render(trace) {
 }
 
 function renderState(state) {
-  const customer = state.customer || {};
+  const customer = ownCustomer || state.customer || {};
   const lines = (state.lines || []).map((line) => `${line.qty} × ${line.sku}`).join(", ");
   const facts = [
     ["status", state.status], ["reason", state.reason || "–"],

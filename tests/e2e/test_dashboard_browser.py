@@ -15,6 +15,7 @@ from django.db import transaction
 
 from contracts import Line, StockReleased
 from eventbus import publish
+from eventbus.privacy import mask_name
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
@@ -71,8 +72,8 @@ def place_order(ctx, daphne_url: str, sku: str, *, name: str, email: str) -> tup
     form.fill('input[name="customer_email"]', email)
     form.select_option('select[name="payment_token"]', "tok_visa")
     form.click('#order-form button[type="submit"]')
-    form.wait_for_url("**/orders/*/")
-    order_id = form.url.rstrip("/").rsplit("/", 1)[-1]
+    form.wait_for_url("**/orders/*/#token=*")  # the order's token rides in the fragment
+    order_id = form.url.partition("#")[0].rstrip("/").rsplit("/", 1)[-1]
     return form, order_id
 
 
@@ -97,8 +98,14 @@ def test_an_order_from_the_form_propagates_on_the_graph_its_trace_and_the_views(
     trace.wait_for_selector("#order-status[data-status=CONFIRMED]")
     assert trace.text_content("#order-id") == order_id
     assert trace.locator("#timeline tr.event-row").count() >= 5
-    assert "a***@example.com" in trace.text_content("[data-fact=customer]")
-    assert "ada@example.com" not in trace.content()
+    # Whoever placed it (the token) sees the customer in full; anyone else, masked.
+    assert trace.text_content("[data-fact=customer]") == "Ada Lovelace <ada@example.com>"
+    stranger = context.new_page()
+    stranger.goto(f"{daphne_url}/orders/{order_id}/")
+    stranger.wait_for_selector("#order-status[data-status=CONFIRMED]")
+    assert stranger.text_content("[data-fact=customer]") == "A. L. <a***@example.com>"
+    assert "ada@example.com" not in stranger.content() and "Lovelace" not in stranger.content()
+    stranger.close()
 
     # The graph saw the flow's deliveries reach orders, inventory and payments.
     correlation_id = get_json(f"{daphne_url}/api/traces/{order_id}/")["correlation_ids"][0]
@@ -161,7 +168,7 @@ def test_hostile_customer_name_stays_text_everywhere_and_pages_are_captured(cont
     log.wait_for_function("() => document.querySelectorAll('#log-table tbody tr').length >= 6")
     log.click('#log-table tr[data-event-type="OrderRequested"]')
     log.wait_for_selector("#detail-payload")
-    assert XSS_NAME in log.text_content("#detail-payload")
+    assert mask_name(XSS_NAME) in log.text_content("#detail-payload")  # initials: the viewer is not staff
     assert "m***@example.com" in log.text_content("#detail-payload")
     assert log.locator("#detail ol.chain li").count() == 1  # OrderRequested starts the flow
     assert log.locator('#detail .links a[href^="/admin/orders/order/?q="]').count() == 1

@@ -138,8 +138,8 @@ def test_pause_inventory_from_the_dashboard_and_compare_events_with_commands(bro
         # Event-driven: accepted at once, it waits in inventory's queue.
         form = fill_order(context, daphne_url, product, name=f"Eve {tag}", mode="event")
         form.click('#order-form button[type="submit"]')
-        form.wait_for_url("**/orders/*/")
-        event_order = form.url.rstrip("/").rsplit("/", 1)[-1]
+        form.wait_for_url("**/orders/*/#token=*")
+        event_order = form.url.partition("#")[0].rstrip("/").rsplit("/", 1)[-1]
         form.wait_for_selector("#order-status[data-status=PENDING]")
 
         # Command-driven: orders waits for inventory's reply and gives up after the timeout.

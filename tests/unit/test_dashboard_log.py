@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from contracts import Customer, Line, OrderConfirmed, OrderRequested, PaymentRequested, build_envelope
 from dashboard import selectors, services
 from dashboard.models import LogEntry
-from dashboard.privacy import mask_email, masked
+from dashboard.privacy import mask_email, mask_name, masked
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -43,8 +43,16 @@ def test_mask_email_keeps_the_first_letter_and_the_domain():
     assert mask_email("jane@example.com") == "j***@example.com"
     assert mask_email("write to bob.smith@mail.example.org now") == "write to b***@mail.example.org now"
     value = {"customer": {"name": "Jane", "email": "jane@example.com"}, "lines": [{"sku": "A", "qty": 1}]}
-    assert masked(value) == {"customer": {"name": "Jane", "email": "j***@example.com"}, "lines": [{"sku": "A", "qty": 1}]}
-    assert value["customer"]["email"] == "jane@example.com"  # the original is untouched
+    assert masked(value) == {"customer": {"name": "J.", "email": "j***@example.com"}, "lines": [{"sku": "A", "qty": 1}]}
+    assert value["customer"] == {"name": "Jane", "email": "jane@example.com"}  # the original is untouched
+
+
+def test_customer_names_are_reduced_to_initials_wherever_a_customer_is_described():
+    assert mask_name("Ada  King Lovelace") == "A. K. L."
+    value = {"envelope": {"payload": {"customer": {"name": "Ada Lovelace", "email": "ada@example.com"}}},
+             "state": {"customer_name": "Grace Hopper"}, "products": [{"name": "Desk lamp"}]}
+    assert masked(value) == {"envelope": {"payload": {"customer": {"name": "A. L.", "email": "a***@example.com"}}},
+                             "state": {"customer_name": "G. H."}, "products": [{"name": "Desk lamp"}]}
 
 
 def test_events_are_logged_with_their_order_id():

@@ -37,13 +37,19 @@ class Command(BaseCommand):
         request = urllib.request.Request(self.url + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
         timeout = settings.EVENTFLOW_COMMAND_TIMEOUT * 6 + 10
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
-        except OSError as error:
-            raise CommandError(f"cannot reach {self.url} ({error}): start the stack with `make run` first") from error
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    return response.status, json.loads(response.read() or b"{}")
+            except urllib.error.HTTPError as error:
+                if error.code == 429:  # the stack's order rate limit: wait as it asks, then go on
+                    wait = float(error.headers.get("Retry-After") or 1)
+                    self.say(f"   rate limited: waiting {wait:g}s (EVENTFLOW_ORDER_RATE_LIMIT)")
+                    time.sleep(wait)
+                    continue
+                return error.code, json.loads(error.read() or b"{}")
+            except OSError as error:
+                raise CommandError(f"cannot reach {self.url} ({error}): start the stack with `make run` first") from error
 
     def handle(self, *args, orders: int, offline: float, url: str, wait: float, **options):
         if orders < 1 or orders > 200:

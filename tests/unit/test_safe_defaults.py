@@ -1,0 +1,58 @@
+"""Settings that are safe by default: debug off, the development secret key refused off
+loopback, documented limits; static files still served with debug off."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOW = ("import json, django; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps([s.DEBUG, s.EVENTFLOW_ORDER_RATE_LIMIT, s.EVENTFLOW_MAX_BODY_BYTES]))")
+UNSET = ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "EVENTFLOW_BIND", "EVENTFLOW_ORDER_RATE_LIMIT", "EVENTFLOW_MAX_BODY_BYTES")
+
+
+def settings_in_a_new_process(**env) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in UNSET}
+    return subprocess.run([sys.executable, "-c", SHOW], cwd=ROOT, env={**base, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_debug_is_off_and_the_limits_are_the_documented_ones_unless_asked():
+    result = settings_in_a_new_process()
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == [False, "60/60", 262144]
+    asked = settings_in_a_new_process(DJANGO_DEBUG="1")
+    assert json.loads(asked.stdout.splitlines()[-1])[0] is True
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "::", "192.0.2.10", "example.org"])
+def test_the_development_secret_key_is_refused_off_loopback_with_debug_off(bind):
+    result = settings_in_a_new_process(EVENTFLOW_BIND=bind)
+    assert result.returncode != 0
+    assert "refusing to start" in result.stderr and f"EVENTFLOW_BIND={bind}" in result.stderr
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("env", [
+    {"EVENTFLOW_BIND": "127.0.0.1"}, {"EVENTFLOW_BIND": "::1"}, {"EVENTFLOW_BIND": "localhost"},
+    {"EVENTFLOW_BIND": "0.0.0.0", "DJANGO_SECRET_KEY": "a-real-secret-" + "x" * 40},
+    {"EVENTFLOW_BIND": "0.0.0.0", "DJANGO_DEBUG": "1"},
+])
+def test_loopback_a_real_key_or_debug_on_start(env):
+    result = settings_in_a_new_process(**env)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_static_files_are_served_with_debug_off(client, settings):
+    assert settings.DEBUG is False
+    response = client.get("/static/js/stream.js")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content)
+    assert client.get("/static/js/no-such-file.js").status_code == 404
