@@ -1,6 +1,7 @@
 """Django settings for eventflow. Everything comes from the environment (see README)."""
 
 import ipaddress
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -118,6 +119,9 @@ EVENTFLOW_MAX_BODY_BYTES = env_int("EVENTFLOW_MAX_BODY_BYTES", 262144)
 # Order placement (API and form) per client address: "N/S" = N orders per S seconds, as a
 # token bucket (a burst of N, then one every S/N seconds); "0" turns the limit off.
 EVENTFLOW_ORDER_RATE_LIMIT = env_str("EVENTFLOW_ORDER_RATE_LIMIT", "60/60")
+_rate = EVENTFLOW_ORDER_RATE_LIMIT.strip()
+if _rate not in ("0", "off") and not (re.fullmatch(r"[1-9][0-9]*/[0-9]*\.?[0-9]+", _rate) and float(_rate.split("/")[1]) > 0):
+    raise ImproperlyConfigured(f"EVENTFLOW_ORDER_RATE_LIMIT={EVENTFLOW_ORDER_RATE_LIMIT!r}: use N/S (N orders per S seconds) or 0")
 # Seconds an answer of an expensive read (/api/comparison/, /api/contexts/, text search of
 # /api/events/) is reused by this process, so a loop of requests does the work once.
 EVENTFLOW_READ_CACHE_SECONDS = env_float("EVENTFLOW_READ_CACHE_SECONDS", 2.0)

@@ -49,6 +49,12 @@ def test_loopback_a_real_key_or_debug_on_start(env):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize("rate", ["abc", "5/", "0/60", "3/0", "-1/60"])
+def test_a_malformed_rate_limit_is_refused_at_startup(rate):
+    result = settings_in_a_new_process(EVENTFLOW_ORDER_RATE_LIMIT=rate)
+    assert result.returncode != 0 and "EVENTFLOW_ORDER_RATE_LIMIT" in result.stderr
+
+
 @pytest.mark.django_db(databases="__all__")
 def test_static_files_are_served_with_debug_off(client, settings):
     assert settings.DEBUG is False
