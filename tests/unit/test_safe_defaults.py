@@ -62,3 +62,16 @@ def test_static_files_are_served_with_debug_off(client, settings):
     assert response.status_code == 200
     assert b"".join(response.streaming_content)
     assert client.get("/static/js/no-such-file.js").status_code == 404
+
+
+def test_make_run_refuses_a_public_bind_with_the_development_key_and_says_which(tmp_path):
+    from devstack.redis import free_port
+
+    env = {k: v for k, v in os.environ.items() if k not in (*UNSET, "REDIS_URL", "DATABASE_URL")}
+    env.update(EVENTFLOW_BIND="0.0.0.0", EVENTFLOW_DATA_DIR=str(tmp_path / "data"), PORT=str(free_port()))
+    result = subprocess.run([sys.executable, "-m", "devstack.run"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120, stdin=subprocess.DEVNULL)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "refusing to start" in output and "EVENTFLOW_BIND=0.0.0.0 is not loopback-only" in output
+    assert "Dashboard:" not in output
