@@ -73,10 +73,12 @@ def test_a_body_past_the_documented_limit_gets_413_and_places_nothing(client, sk
 
 
 @override_settings(EVENTFLOW_MAX_BODY_BYTES=100)
-def test_a_body_longer_than_its_declared_length_is_cut_at_the_limit(client, sku):
-    # Content-Length says 10; the stream holds more: never read past the limit.
+def test_a_body_longer_than_its_content_length_is_refused_and_places_nothing(client, sku):
+    # Content-Length says 10, the stream holds more: read at most the declared length or the limit.
+    before = outbox_count()
     response = post_raw(client, json.dumps(order(sku)), CONTENT_LENGTH="10")
-    assert response.status_code in (400, 413), response.content
+    assert response.status_code in (400, 413), response.content  # cut at 10 bytes (400) or past the limit (413)
+    assert outbox_count() == before
 
 
 @pytest.mark.parametrize("raw", ["[" * 100_000, '{"a":' * 40_000, "[" * 2_000 + "]" * 2_000])
