@@ -133,6 +133,16 @@ def assert_redelivered(event_ids: list[str], context: str, moment: str) -> None:
                  message=f"{event_id} redelivered to {context} after the kill")
 
 
+def test_a_steady_load_without_faults_is_audited_clean(stack, live_db):
+    """The control run of the audit: 150 probes, no fault, each applied exactly once."""
+    mark = outbox_mark()
+    probe_ids = [new_probe_id() for _ in range(150)]
+    for probe_id in probe_ids:
+        publish_probe(probe_id)
+    audit = assert_all_applied_once(stack, mark, probe_ids)
+    assert audit.committed == 150 and audit.measured == 150
+
+
 def test_redis_restarted_with_its_data_lost_while_events_flow(stack, live_db):
     mark = outbox_mark()
     # With payments offline, its deliveries wait in the broker: they are what the crash loses.

@@ -201,3 +201,36 @@ def test_daphne_refuses_a_foreign_or_missing_origin(stack, live_db, daphne_url, 
             pass
     assert refused.value.response.status_code == 403
     wait_for(lambda: api(daphne_url, "/healthz")["status"] == "ok", message="a healthy server after the refusals")
+
+
+def session_cookie(client, *, staff: bool) -> str:
+    """Log a new user in through Django's test client; the Cookie header a browser would send."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(f"ws-{uuid.uuid4().hex[:8]}", password="x" * 12, is_staff=staff)
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+def test_staff_see_emails_and_anonymous_viewers_do_not(stack, live_db, daphne_url, ws_origin, client):
+    """Over the real Daphne and channel layer: a staff session sees the customer's email, an anonymous one a mask."""
+    from contracts import Customer, Line, OrderRequested
+
+    cookie = session_cookie(client, staff=True)
+    with connect(ws_url(daphne_url), origin=ws_origin, open_timeout=10, max_size=None,
+                 additional_headers={"Cookie": cookie}) as staff_ws, \
+            connect(ws_url(daphne_url), origin=ws_origin, open_timeout=10, max_size=None) as anonymous_ws:
+        staff, anonymous = StreamClient(staff_ws, daphne_url), StreamClient(anonymous_ws, daphne_url)
+        with transaction.atomic(using="orders"):
+            envelope = publish(OrderRequested(
+                order_id=str(uuid.uuid4()), customer=Customer(name="Jane", email="jane.staff@example.com"),
+                lines=(Line(sku="SKU-WS-STAFF", qty=1),), payment_token="tok_visa"), context="orders")
+        for reader in (staff, anonymous):
+            reader.read_until(lambda c: envelope.event_id in c.event_ids())
+
+    def email_seen(reader):
+        item = next(i for i in reader.items if i["type"] == "event" and i["envelope"]["event_id"] == envelope.event_id)
+        return item["envelope"]["payload"]["customer"]["email"]
+
+    assert email_seen(staff) == "jane.staff@example.com"
+    assert email_seen(anonymous) == "j***@example.com"
