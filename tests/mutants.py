@@ -99,7 +99,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "orders/services.py",
         "        if view is not None and view.version >= version:\n",
         "        if view is not None and False:  # MUTANT 4\n",
-        ("tests/faults/test_flow_faults.py::test_a_flow_delivered_in_reversed_order_ends_in_the_same_state",),
+        ("tests/faults/test_flow_faults.py::test_inventory_changes_delivered_newest_first_leave_orders_view_at_the_newest",
+         "tests/faults/test_flow_faults.py::test_a_flow_delivered_in_reversed_order_ends_in_the_same_state"),
     ),
     Mutant(
         5, "the dashboard broadcast drops one entry in 100",

@@ -118,3 +118,24 @@ def test_a_flow_delivered_in_reversed_order_ends_in_the_same_state(stack, live_d
     assert final_state(new_order, skus["B"]) == expected == state
     wait_for(lambda: views_equal(set(skus.values())), message="orders' view equal to inventory's stock")
     audit_since(mark, orders=[order_id, new_order], placed_orders=[order_id]).assert_clean()
+
+
+def test_inventory_changes_delivered_newest_first_leave_orders_view_at_the_newest(stack, live_db):
+    """Orders sees one product's InventoryChanged history again, newest first (as fresh
+    deliveries): its version check keeps the newest state, the view still equals the stock."""
+    from inventory.services import stock_adjust
+
+    sku = seed_products({"A": ("4.00", 10)})["A"]
+    for delta in (5, -3, 7):
+        stock_adjust(sku=sku, delta=delta, reason="history for the replay")
+    wait_for(lambda: views_equal({sku}), message="orders' view at the newest version")
+    history = [row.envelope for row in OutboxMessage.objects.using("inventory")
+               .filter(event_type="InventoryChanged").order_by("id") if row.envelope["payload"]["sku"] == sku]
+    assert [e["payload"]["version"] for e in history] == [1, 2, 3, 4]
+    replay = [{**envelope, "event_id": str(uuid.uuid4())} for envelope in reversed(history)]
+    for envelope in replay:
+        transport.send_delivery("orders", envelope, sent_at="2026-01-01T00:00:00Z")
+    for envelope in replay:
+        wait_for(lambda: receipt_outcomes(envelope["event_id"], "orders") == ["ok"],
+                 message=f"orders to take version {envelope['payload']['version']} again")
+    assert views_equal({sku})
