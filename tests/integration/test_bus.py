@@ -13,6 +13,7 @@ from eventbus.models import DeadLetter, InboxMessage, OutboxMessage
 from eventbus.delivery import now_iso
 from tests.support.bus import (log_entries, new_probe_id, probe_effects, publish_probe, receipt_outcomes, redelivered_after,
                                unacked_deliveries)
+from tests.probe.handlers import started_key
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live]
@@ -92,6 +93,7 @@ def test_sigkill_while_the_handler_runs_loses_nothing_and_applies_once(stack, li
     broker = stack.broker()
     # The payments worker has taken this very delivery (unacknowledged) and sleeps in the handler.
     wait_for(lambda: envelope.event_id in unacked_deliveries(broker, "payments"), message="the worker to take the message")
+    wait_for(lambda: broker.exists(started_key(probe_id)), message="the handler to start")
     stack.kill_worker("payments")
     moment = now_iso()
     assert envelope.event_id in unacked_deliveries(broker, "payments")  # it died holding it
