@@ -7,10 +7,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+MUTANTS ?=
 BENCH_ARGS ?=
 
 .DEFAULT_GOAL := venv
-.PHONY: run test bench lint-imports venv clean
+.PHONY: run test mutants bench lint-imports venv clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,10 @@ run: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Known faults applied one at a time to a copy of the tree; fails if the tests miss one.
+mutants: $(INSTALLED)
+	$(PY) tests/mutants.py $(MUTANTS)
 
 bench: $(INSTALLED)
 	$(PY) -m bench $(BENCH_ARGS)

@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from tests.support.browser import COUNT_DELIVERIES, DELIVERED
 from tests.support.bus import new_probe_id, publish_probe
 from tests.support.stack import Daphne
 from tests.support.waiting import wait_for
@@ -38,18 +39,6 @@ def logged(event_ids: list[str]) -> bool:
     return (entries.filter(kind="event").count() == len(event_ids)
             and entries.filter(kind="receipt", context="payments", outcome="ok").count() >= len(event_ids))
 
-
-COUNT_DELIVERIES = """() => {
-  const stream = window.eventflowStream, original = stream.onEntries;
-  window.__delivered = {};
-  stream.onEntries = (entries, meta) => {
-    for (const entry of entries) if (entry.type === "event") {
-      const id = entry.envelope.event_id;
-      window.__delivered[id] = (window.__delivered[id] || 0) + 1;
-    }
-    return original(entries, meta);
-  };
-}"""
 
 SHOWN_ONCE = """(ids) => ids.every((id) =>
   document.querySelectorAll(`#log-table tbody tr[data-event-id="${id}"]`).length === 1)"""
@@ -93,7 +82,7 @@ def test_the_log_page_reconnects_after_daphne_restarts_and_shows_every_event_onc
             last_seq = json.load(response)["last_seq"]
         page.wait_for_function("(seq) => window.eventflowStream.lastSeq >= seq", arg=last_seq)
         # ... and neither the stream nor the table holds any event twice.
-        delivered = page.evaluate("(ids) => ids.map((id) => window.__delivered[id] || 0)", everything)
+        delivered = page.evaluate(DELIVERED, everything)
         assert delivered == [1] * len(everything)
         seqs = page.evaluate("() => [...document.querySelectorAll('#log-table tbody tr')].map((tr) => Number(tr.dataset.seq))")
         assert len(seqs) == len(set(seqs)) and seqs == sorted(seqs, reverse=True)

@@ -10,7 +10,8 @@ from django.db import connections
 
 from tests.support.audit import audit_since, outbox_mark
 from tests.support.flow import assert_flow_invariants, seed_products
-from tests.support.bus import new_probe_id, probe_effects, publish_probe, receipt_outcomes
+from tests.support.bus import (new_probe_id, probe_effects, publish_probe, receipt_outcomes, redelivered_after,
+                               unacked_deliveries)
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live]
@@ -76,7 +77,7 @@ def orders_settle(stack, mark, load, skus, *, timeout=120):
     wait_for(lambda: not Order.objects.using("orders").filter(order_id__in=load.probe_ids, status=Order.PENDING).exists(),
              timeout=timeout, message=f"all {len(load.probe_ids)} orders decided")
     stack.wait_idle(timeout=timeout)
-    audit_since(mark).assert_clean()
+    audit_since(mark, orders=load.probe_ids).assert_clean()
     statuses = assert_flow_invariants(load.probe_ids, set(skus))
     assert statuses["CONFIRMED"] > 0 and statuses["REJECTED"] > 0, statuses
 
@@ -103,11 +104,43 @@ def assert_all_applied_once(stack, mark, probe_ids, *, timeout=90):
     wait_for(lambda: len(effects_of(probe_ids)) == len(probe_ids), timeout=timeout,
              message=f"all {len(probe_ids)} probes applied")
     stack.wait_idle(timeout=timeout)
-    counts = effects_of(probe_ids)
-    twice = [p for p, n in counts.items() if n > 1]
-    audit = audit_since(mark, applied_twice=twice)
+    audit = audit_since(mark, probes=probe_ids)
     audit.assert_clean()
     return audit
+
+
+def kill_while_in_flight(stack, queue: str) -> tuple[list[str], str]:
+    """SIGKILL `queue`'s worker once it holds an unacknowledged delivery; return the event ids
+    it held when it died (read after the kill, so none of them can still be acknowledged)."""
+    from eventbus.delivery import now_iso
+
+    broker = stack.broker()
+    for _ in range(5):
+        wait_for(lambda: unacked_deliveries(broker, queue), timeout=60, message=f"{queue}'s worker to take a delivery")
+        stack.kill_worker(queue)
+        moment = now_iso()
+        held = unacked_deliveries(broker, queue)
+        if held:
+            return held, moment
+        stack.start_worker(queue)  # it acknowledged between the two reads: try again
+    pytest.fail(f"never killed {queue}'s worker with a delivery in flight")
+
+
+def assert_redelivered(event_ids: list[str], context: str, moment: str) -> None:
+    """Each delivery the killed worker held was handled again by a new process (or caught as a duplicate)."""
+    for event_id in event_ids:
+        wait_for(lambda: redelivered_after(event_id, context, moment), timeout=90,
+                 message=f"{event_id} redelivered to {context} after the kill")
+
+
+def test_a_steady_load_without_faults_is_audited_clean(stack, live_db):
+    """The control run of the audit: 150 probes, no fault, each applied exactly once."""
+    mark = outbox_mark()
+    probe_ids = [new_probe_id() for _ in range(150)]
+    for probe_id in probe_ids:
+        publish_probe(probe_id)
+    audit = assert_all_applied_once(stack, mark, probe_ids)
+    assert audit.committed == 150 and audit.measured == 150
 
 
 def test_redis_restarted_with_its_data_lost_while_events_flow(stack, live_db):
@@ -122,7 +155,8 @@ def test_redis_restarted_with_its_data_lost_while_events_flow(stack, live_db):
             time.sleep(1)
             stack.redis.start()
             assert stack.broker().llen("payments") == 0  # the queued deliveries are gone
-            time.sleep(2)
+            published = len(load.probe_ids)
+            wait_for(lambda: len(load.probe_ids) >= published + 20, message="more load after the restart")
     finally:
         stack.start_worker("payments")
     assert not load.errors
@@ -136,12 +170,11 @@ def test_redis_restarted_with_its_data_lost_while_events_flow(stack, live_db):
 def test_sigkill_a_worker_under_steady_load_then_start_a_new_one(stack, live_db):
     mark = outbox_mark()
     with SteadyLoad(rate=10, sleep=0.3) as load:
-        time.sleep(2)
-        stack.kill_worker("payments")
-        time.sleep(1)
+        held, moment = kill_while_in_flight(stack, "payments")
         stack.start_worker("payments")
-        time.sleep(2)
+        wait_for(lambda: len(load.probe_ids) >= 20, message="more load after the new worker started")
     assert not load.errors
+    assert_redelivered(held, "payments", moment)
     assert_all_applied_once(stack, mark, load.probe_ids)
 
 
@@ -159,7 +192,7 @@ def test_a_handler_slower_than_the_visibility_timeout_is_not_applied_twice(stack
              message="the broker's second copy acknowledged as a duplicate")
     stack.wait_idle(timeout=60)
     assert probe_effects(probe_id) == 1
-    audit_since(mark).assert_clean()
+    audit_since(mark, probes=[probe_id]).assert_clean()
 
 
 def test_orders_flow_through_a_redis_restart_that_lost_its_data(stack, live_db):
@@ -173,7 +206,9 @@ def test_orders_flow_through_a_redis_restart_that_lost_its_data(stack, live_db):
             stack.redis.wipe()
             time.sleep(1)
             stack.redis.start()
-            time.sleep(3)
+            assert stack.broker().llen("inventory") == 0  # the queued deliveries are gone
+            placed = len(load.probe_ids)
+            wait_for(lambda: len(load.probe_ids) >= placed + 10, message="more orders after the restart")
     finally:
         stack.start_worker("inventory")
     orders_settle(stack, mark, load, skus)
@@ -183,9 +218,8 @@ def test_sigkill_the_inventory_worker_under_a_steady_load_of_orders(stack, live_
     skus = list(seed_products({"A": ("3.00", 400), "B": ("5.00", 400)}).values())
     mark = outbox_mark()
     with OrderLoad(skus, rate=5) as load:
-        time.sleep(3)
-        stack.kill_worker("inventory")
-        time.sleep(1)
+        held, moment = kill_while_in_flight(stack, "inventory")
         stack.start_worker("inventory")
-        time.sleep(3)
+        wait_for(lambda: len(load.probe_ids) >= 20, message="more orders after the new worker started")
+    assert_redelivered(held, "inventory", moment)
     orders_settle(stack, mark, load, skus)

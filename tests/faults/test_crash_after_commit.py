@@ -45,4 +45,4 @@ def test_killed_between_commit_and_send_the_sweep_delivers(stack, live_db):
     assert row.sent_at is not None
     stack.wait_idle(timeout=30)
     assert probe_effects(probe_id) == 1
-    audit_since(mark).assert_clean()
+    audit_since(mark, probes=[probe_id]).assert_clean()

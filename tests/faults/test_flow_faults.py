@@ -8,13 +8,13 @@ import uuid
 
 import pytest
 
-from eventbus import registry, transport
+from eventbus import transport
 from eventbus.models import OutboxMessage
 from inventory.models import Product, Reservation
 from orders.models import Order
 from orders.services import order_place
 from payments.models import Payment
-from tests.support.audit import audit_since, outbox_mark
+from tests.support.audit import EXPECTED_SUBSCRIBERS, audit_since, outbox_mark
 from tests.support.bus import receipt_outcomes
 from tests.support.flow import seed_products, views_equal
 from tests.support.waiting import wait_for
@@ -50,7 +50,7 @@ def settled_state(order_id: str, sku: str) -> dict | None:
 def deliver(envelopes: list[dict]) -> int:
     sent = 0
     for envelope in envelopes:
-        for subscriber in registry.subscribers_of(envelope["event_type"]):
+        for subscriber in sorted(EXPECTED_SUBSCRIBERS[envelope["event_type"]]):
             if subscriber in BUSINESS:
                 transport.send_delivery(subscriber, envelope, sent_at="2026-01-01T00:00:00Z")
                 sent += 1
@@ -77,11 +77,11 @@ def test_every_message_of_a_flow_delivered_twice(stack, live_db):
     stack.wait_idle(timeout=90)
     assert final_state(order_id, sku) == before
     for envelope in envelopes:  # each second delivery was recognised by the inbox
-        for subscriber in registry.subscribers_of(envelope["event_type"]):
+        for subscriber in sorted(EXPECTED_SUBSCRIBERS[envelope["event_type"]]):
             if subscriber in BUSINESS:
                 wait_for(lambda: receipt_outcomes(envelope["event_id"], subscriber).count("duplicate") == 1,
                          message=f"a duplicate receipt of {envelope['event_type']} from {subscriber}")
-    audit_since(mark).assert_clean()
+    audit_since(mark, orders=[order_id]).assert_clean()
 
 
 def rewritten(envelopes: list[dict], *, replace: dict[str, str]) -> list[dict]:
@@ -117,4 +117,25 @@ def test_a_flow_delivered_in_reversed_order_ends_in_the_same_state(stack, live_d
     stack.wait_idle(timeout=60)
     assert final_state(new_order, skus["B"]) == expected == state
     wait_for(lambda: views_equal(set(skus.values())), message="orders' view equal to inventory's stock")
-    audit_since(mark).assert_clean()
+    audit_since(mark, orders=[order_id, new_order], placed_orders=[order_id]).assert_clean()
+
+
+def test_inventory_changes_delivered_newest_first_leave_orders_view_at_the_newest(stack, live_db):
+    """Orders sees one product's InventoryChanged history again, newest first (as fresh
+    deliveries): its version check keeps the newest state, the view still equals the stock."""
+    from inventory.services import stock_adjust
+
+    sku = seed_products({"A": ("4.00", 10)})["A"]
+    for delta in (5, -3, 7):
+        stock_adjust(sku=sku, delta=delta, reason="history for the replay")
+    wait_for(lambda: views_equal({sku}), message="orders' view at the newest version")
+    history = [row.envelope for row in OutboxMessage.objects.using("inventory")
+               .filter(event_type="InventoryChanged").order_by("id") if row.envelope["payload"]["sku"] == sku]
+    assert [e["payload"]["version"] for e in history] == [1, 2, 3, 4]
+    replay = [{**envelope, "event_id": str(uuid.uuid4())} for envelope in reversed(history)]
+    for envelope in replay:
+        transport.send_delivery("orders", envelope, sent_at="2026-01-01T00:00:00Z")
+    for envelope in replay:
+        wait_for(lambda: receipt_outcomes(envelope["event_id"], "orders") == ["ok"],
+                 message=f"orders to take version {envelope['payload']['version']} again")
+    assert views_equal({sku})

@@ -10,7 +10,10 @@ from websockets.sync.client import connect
 
 from eventbus import transport
 from eventbus.models import DeadLetter, InboxMessage, OutboxMessage
-from tests.support.bus import log_entries, new_probe_id, probe_effects, publish_probe, receipt_outcomes
+from eventbus.delivery import now_iso
+from tests.support.bus import (log_entries, new_probe_id, probe_effects, publish_probe, receipt_outcomes, redelivered_after,
+                               unacked_deliveries)
+from tests.probe.handlers import started_key
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live]
@@ -88,13 +91,17 @@ def test_sigkill_while_the_handler_runs_loses_nothing_and_applies_once(stack, li
     probe_id = new_probe_id()
     envelope = publish_probe(probe_id, sleep=4)
     broker = stack.broker()
-    # The payments worker has taken the message (nothing queued, one unacked) and sleeps in the handler.
-    wait_for(lambda: broker.llen("payments") == 0 and broker.hlen("unacked") >= 1, message="the worker to take the message")
+    # The payments worker has taken this very delivery (unacknowledged) and sleeps in the handler.
+    wait_for(lambda: envelope.event_id in unacked_deliveries(broker, "payments"), message="the worker to take the message")
+    wait_for(lambda: broker.exists(started_key(probe_id)), message="the handler to start")
     stack.kill_worker("payments")
+    moment = now_iso()
+    assert envelope.event_id in unacked_deliveries(broker, "payments")  # it died holding it
     assert probe_effects(probe_id) == 0
     stack.start_worker("payments")
     # The unacked message comes back after the visibility timeout (8 s in tests).
     wait_for(lambda: probe_effects(probe_id) == 1, timeout=60, message="the event handled by the new worker")
+    wait_for(lambda: redelivered_after(envelope.event_id, "payments", moment), message="an ok receipt from the new worker")
     stack.wait_idle(timeout=60)
     assert probe_effects(probe_id) == 1
     assert InboxMessage.objects.using("payments").filter(event_id=envelope.event_id).count() == 1

@@ -1,5 +1,7 @@
 """Commands wait for their owner; one whose sender gave up never takes effect."""
 
+import uuid
+
 import pytest
 
 from eventbus import control
@@ -38,9 +40,19 @@ def test_a_command_to_a_paused_owner_times_out_and_never_takes_effect(stack, liv
 
 
 def test_a_command_still_running_when_its_sender_gives_up_is_undone(stack, live_db):
-    probe_id = new_probe_id()
+    from dashboard.models import LogEntry
+
+    probe_id, correlation_id = new_probe_id(), str(uuid.uuid4())
     with pytest.raises(CommandTimeout):
-        send_command(record_probe(probe_id, sleep=3), sender="orders", timeout=1.5)
-    # The owner finishes its work after the deadline, sees it, and rolls back.
+        send_command(record_probe(probe_id, sleep=3), sender="orders", timeout=1.5, correlation_id=correlation_id)
+    # The owner finishes its work after the deadline, sees it, rolls back and says so in its reply.
+    reply = wait_for(lambda: LogEntry.objects.using("dashboard").filter(
+        kind="receipt", correlation_id=correlation_id, context="payments", outcome="expired").first(),
+        message="the owner's reply receipt: expired")
+    assert reply.event_type == "RecordProbe"
+    assert reply.data["error"] == "its sender gave up while it ran; undone"
+    outcomes = sorted(LogEntry.objects.using("dashboard").filter(correlation_id=correlation_id)
+                      .values_list("outcome", flat=True))
+    assert outcomes == ["expired", "sent", "timeout"]  # it arrived and ran: the undo is what kept it out
     stack.wait_idle(timeout=30)
     assert probe_effects(probe_id) == 0

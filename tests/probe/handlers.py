@@ -11,10 +11,15 @@ def broken_key(probe_id: str) -> str:
     return f"eventflow:test:broken:{probe_id}"
 
 
+def started_key(probe_id: str) -> str:
+    return f"eventflow:test:started:{probe_id}"
+
+
 def record_probe(event, envelope):
     # Deliberately not idempotent by itself: only the inbox stands between a
     # redelivery and a second row.
-    if event.sleep:
+    if event.sleep:  # lets a test see the handler running (inside its transaction) before it kills it
+        broker.client().set(started_key(event.probe_id), os.getpid(), ex=600)
         time.sleep(event.sleep)
     if event.fail:
         raise RuntimeError(f"probe {event.probe_id} was told to fail")

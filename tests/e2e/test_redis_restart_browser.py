@@ -1,0 +1,58 @@
+"""Redis restarts under a running dashboard: the suite's own Daphne (not a fresh one), as
+`make run` users face it. The open page must lose its socket, reconnect to the same
+Daphne, refetch what it missed by seq, show every event exactly once, and then receive
+new events live again (no refetch needed)."""
+
+from __future__ import annotations
+
+
+import pytest
+
+from tests.support.browser import COUNT_DELIVERIES, DELIVERED
+from tests.support.bus import new_probe_id, publish_probe
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.live, pytest.mark.browser]
+
+SHOWN_ONCE = """(ids) => ids.every((id) =>
+  document.querySelectorAll(`#log-table tbody tr[data-event-id="${id}"]`).length === 1)"""
+
+
+def test_a_running_dashboard_survives_a_redis_restart(browser, stack, live_db, daphne):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx.set_default_timeout(30_000)
+    errors: list[str] = []
+    daphne_pid = daphne.proc.pid
+    try:
+        page = ctx.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{daphne.url}/events/?event_type=ProbePinged")
+        page.wait_for_selector("#connection[data-state=live]")
+        page.evaluate(COUNT_DELIVERIES)
+        before = [publish_probe(new_probe_id()).event_id for _ in range(5)]
+        page.wait_for_function(SHOWN_ONCE, arg=before)
+        stats = page.evaluate("() => ({...window.eventflowStream.stats})")
+
+        stack.redis.kill()
+        during = [publish_probe(new_probe_id()).event_id for _ in range(5)]  # left in the outbox
+        stack.redis.start()
+        after = [publish_probe(new_probe_id()).event_id for _ in range(5)]
+        everything = before + during + after
+
+        # The same Daphne: the page reconnected to it and caught up.
+        page.wait_for_function("(n) => window.eventflowStream.stats.reconnects > n", arg=stats["reconnects"],
+                               timeout=90_000)
+        page.wait_for_function(SHOWN_ONCE, arg=everything, timeout=90_000)
+        assert page.evaluate(DELIVERED, everything) == [1] * len(everything)
+        assert daphne.proc.pid == daphne_pid and daphne.proc.poll() is None
+
+        # Live again: a new event arrives through the channel layer, not through a refetch.
+        page.wait_for_selector("#connection[data-state=live]", timeout=60_000)
+        recoveries = page.evaluate("() => window.eventflowStream.stats.recoveries")
+        fresh = publish_probe(new_probe_id()).event_id
+        page.wait_for_function(SHOWN_ONCE, arg=[fresh], timeout=60_000)
+        assert page.evaluate(DELIVERED, [fresh]) == [1]
+        assert page.evaluate("() => window.eventflowStream.stats.recoveries") == recoveries
+        assert not errors, errors
+    finally:
+        ctx.close()
