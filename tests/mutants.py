@@ -111,13 +111,13 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         6, "emails are not masked in OrderRequested messages",
-        "dashboard/privacy.py",
+        "eventbus/privacy.py",
         "    if isinstance(value, dict):\n"
-        "        return {key: masked(item) for key, item in value.items()}\n",
+        "        return {key: _masked_item(key, item) for key, item in value.items()}\n",
         "    if isinstance(value, dict):\n"
         "        if value.get('event_type') == 'OrderRequested':  # MUTANT 6\n"
         "            return value\n"
-        "        return {key: masked(item) for key, item in value.items()}\n",
+        "        return {key: _masked_item(key, item) for key, item in value.items()}\n",
         ("tests/integration/test_websocket_consumer.py::test_snapshot_then_entries_with_emails_masked_unless_staff",
          "tests/integration/test_websocket_live.py::test_staff_see_emails_and_anonymous_viewers_do_not"),
     ),
