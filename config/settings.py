@@ -8,6 +8,7 @@ from config.env import (
     env_float,
     env_int,
     env_str,
+    channels_url,
     redis_url,
     redis_url_with_db,
 )
@@ -83,10 +84,11 @@ STATIC_ROOT = DATA_DIR / "static"
 
 LOGIN_URL = "/admin/login/"
 
-# --- Redis: the broker in one database, the channel layer in the next ---------
+# --- Redis: the broker; the channel layer on its own bounded server (make run) ---
+# or, with only REDIS_URL set, in the broker server's next database.
 REDIS_URL = redis_url()
 BROKER_URL = redis_url_with_db(REDIS_URL, 0)
-CHANNEL_LAYER_URL = redis_url_with_db(REDIS_URL, 1)
+CHANNEL_LAYER_URL = channels_url(REDIS_URL)
 
 CHANNEL_LAYERS = {
     "default": {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, JsonResponse
 from django.contrib.staticfiles.views import serve as serve_static
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_GET
 
 from contracts import event_types
 from dashboard import metrics, selectors
+from devstack.status import read_down
 from dashboard.privacy import for_viewer, may_see_emails
 from eventbus import broker
 
@@ -140,10 +142,19 @@ def _check_channel_layer() -> None:
     async_to_sync(layer.receive)(channel)
 
 
+def _check_restarts() -> None:
+    """`make run` is restarting a part that died (a worker, the sweep, Redis)."""
+    down = read_down(settings.DATA_DIR)
+    if down:
+        raise RuntimeError("restarting " + ", ".join(f"{name} ({state})" for name, state in sorted(down.items())))
+
+
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """GET /healthz: 200 when database, broker and channel layer answer; 503 names the failing part."""
-    checks = {"database": _check_databases, "broker": broker.ping, "channel_layer": _check_channel_layer}
+    """GET /healthz: 200 when database, broker and channel layer answer and `make run` restarts
+    nothing; 503 names the failing part."""
+    checks = {"database": _check_databases, "broker": broker.ping, "channel_layer": _check_channel_layer,
+              "restarts": _check_restarts}
     results, failing = {}, []
     for name, check in checks.items():
         try:
