@@ -302,7 +302,7 @@ class Healer:
             if self._ready(name):
                 self.starting.discard(name)
                 self.health.up(name)
-                self.supervisor.say(f"{name} is back")
+                say(f"{name} is back")
 
     def _start(self, name: str) -> None:
         self.health.set(name, "starting")
