@@ -2,13 +2,13 @@
 
 from config.env import (
     BASE_DIR,
+    channels_url,
     databases,
     data_dir,
     env_bool,
     env_float,
     env_int,
     env_str,
-    channels_url,
     redis_url,
     redis_url_with_db,
 )

@@ -67,15 +67,6 @@ class Child:
         return self.process.pid
 
 
-def describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
 class Supervisor:
     """Starts named children, prefixes their output, notices deaths and stops them all.
 

@@ -33,6 +33,8 @@ HOST = "127.0.0.1"
 # refetch gaps by seq), so it evicts the oldest instead of growing without bound.
 CHANNELS_MAXMEMORY = env_str("EVENTFLOW_CHANNELS_MAXMEMORY", "64mb")
 CHANNELS_POLICY = "allkeys-lru"
+# How long a stop waits for each group (workers finishing their task) before SIGKILL.
+STOP_TIMEOUT = env_float("EVENTFLOW_STOP_TIMEOUT", 10.0)
 
 
 class StopRequested:
@@ -434,11 +436,11 @@ def shutdown(supervisor: Supervisor, servers: list[RedisServer]) -> None:
     for group in (CONTEXT_QUEUES, ("daphne",), ("sweep",)):
         if any(name in supervisor.children for name in group):
             say(f"stopping {', '.join(group)}")
-            supervisor.stop(*group)
+            supervisor.stop(*group, timeout=STOP_TIMEOUT)
     if any(server.running for server in servers):
         say("stopping Redis")
     for server in servers:
-        server.stop()
+        server.stop(timeout=STOP_TIMEOUT)
 
 
 if __name__ == "__main__":

@@ -98,9 +98,18 @@ def test_sigkill_of_a_worker_is_healed(run_stack):
 
     os.kill(old, signal.SIGKILL)
     run_stack.wait_line(r"^inventory +\| exited with -9; restarting in 0\.5 s \(restart 1\)", start=mark)
-    # While it restarts /healthz says so and names it.
-    wait_for(lambda: "inventory" in down_names(run_stack), timeout=30, interval=0.1,
-             message="/healthz 503 naming inventory")
+    # While it restarts /healthz says so and names it, and the graph's API shows it offline.
+    seen = set()
+
+    def noticed():
+        if "inventory" in down_names(run_stack):
+            seen.add("healthz")
+        status, body = run_stack.request("/api/contexts/")
+        if status == 200 and any(c["name"] == "inventory" and c["consumer"] == "offline" for c in body["contexts"]):
+            seen.add("offline")
+        return seen == {"healthz", "offline"}
+
+    wait_for(noticed, timeout=30, interval=0.1, message="/healthz 503 naming inventory and inventory offline")
     run_stack.wait_line(r"^eventflow: inventory is back", start=mark, timeout=120)
 
     def inventory_online():
@@ -112,6 +121,16 @@ def test_sigkill_of_a_worker_is_healed(run_stack):
     assert run_stack.healthz()[0] == 200
     # Its old pool process went with it: one worker group for inventory, not two.
     assert sum("-Q inventory" in _cmdline(pid) for pid in run_stack.processes()) == 2  # main + 1 pool process
+
+
+def test_sigkill_of_daphne_is_healed(run_stack):
+    old = run_stack.child_pid("daphne")
+    mark = len(run_stack.lines)
+    os.kill(old, signal.SIGKILL)
+    run_stack.wait_line(r"^daphne +\| exited with -9; restarting in 0\.5 s \(restart 1\)", start=mark)
+    run_stack.wait_line(r"^eventflow: daphne is back", start=mark, timeout=120)
+    wait_for(lambda: run_stack.healthz()[0] == 200, timeout=60, interval=0.5, message="/healthz 200 again")
+    assert run_stack.child_pid("daphne") != old
 
 
 def _cmdline(pid: int) -> str:

@@ -33,7 +33,9 @@ class RunStack:
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
         self.env.update(EVENTFLOW_DATA_DIR=str(self.data), PORT=str(self.port), NO_COLOR="1",
-                        EVENTFLOW_ADMIN_PASSWORD="run-stack-admin", **env)
+                        EVENTFLOW_ADMIN_PASSWORD="run-stack-admin",
+                        # A loaded machine must not turn a graceful stop into a SIGKILL.
+                        EVENTFLOW_STOP_TIMEOUT="60", **env)
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self.proc: subprocess.Popen | None = None
