@@ -104,3 +104,44 @@ def test_redis_server_maxmemory_is_in_force(tmp_path):
             client.set(f"k{i}", b"x" * 100_000)
         assert client.info("memory")["used_memory"] <= 4 * 1024 * 1024
         assert client.dbsize() < 200
+
+
+def test_restarts_back_off_exponentially_and_trip_the_crash_loop_limit():
+    from devstack.run import Restarts
+
+    restarts = Restarts(limit=5, window=60, first=0.5, cap=10)
+    delays = [restarts.died("inventory", now=float(t)) for t in range(5)]
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0]
+    assert restarts.count["inventory"] == 5
+    assert restarts.died("inventory", now=5.0) is None  # the 6th death within 60 s
+    # Another child has its own count; deaths older than the window are forgotten.
+    assert restarts.died("sweep", now=5.0) == 0.5
+    assert restarts.died("orders", now=0.0) == 0.5
+    assert restarts.died("orders", now=100.0) == 0.5
+
+
+def test_restart_backoff_is_capped_and_due_only_once():
+    from devstack.run import Restarts
+
+    restarts = Restarts(limit=10, window=600, first=0.5, cap=10)
+    delays = [restarts.died("redis", now=float(t)) for t in range(7)]
+    assert delays[-2:] == [10, 10]
+    assert restarts.take_due(now=15.9) == []
+    assert restarts.take_due(now=16.0) == ["redis"]
+    assert restarts.take_due(now=100.0) == []
+
+
+def test_status_names_what_is_down_only_while_its_run_lives(tmp_path):
+    import json
+
+    from devstack import status
+
+    (tmp_path / ".run").mkdir()
+    assert status.read_down(tmp_path) == {}
+    status.write_down(tmp_path, {"inventory": "starting"})
+    assert status.read_down(tmp_path) == {"inventory": "starting"}
+    # A file left by a `make run` that was killed (its pid gone) says nothing.
+    status.status_path(tmp_path).write_text(json.dumps({"pid": 2**22 + 1, "down": {"redis": "starting"}}))
+    assert status.read_down(tmp_path) == {}
+    status.clear(tmp_path)
+    assert not status.status_path(tmp_path).exists()
