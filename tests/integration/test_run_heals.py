@@ -17,6 +17,9 @@ from websockets.sync.client import connect
 from tests.support.run_stack import RunStack
 from tests.support.waiting import wait_for
 
+# The real `make run`: its own Redis servers, workers and Daphne, whatever the suite runs.
+pytestmark = [pytest.mark.live]
+
 DECIDED = {"CONFIRMED", "REJECTED"}
 
 

@@ -7,7 +7,12 @@ import os
 import signal
 import socket
 
+import pytest
+
 from tests.support.run_stack import RunStack
+
+# The real `make run`: its own Redis servers, workers and Daphne, whatever the suite runs.
+pytestmark = [pytest.mark.live]
 
 STOP_ORDER = [
     "eventflow: stopping orders, inventory, payments, dashboard",
