@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                      "args": vars(args), "sections": {}}
     code = 0
     try:
-        say(f"stack in {stack.tmp} (Redis {stack.redis.url}, Daphne {stack.url})")
+        say(f"stack in {stack.tmp} (Redis {stack.redis.public_url}, Daphne {stack.url})")
         stack.start_redis()
         stack.apply_env()
         from bench import runner  # Django is set up from here on

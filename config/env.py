@@ -42,6 +42,17 @@ def redis_url() -> str:
     return "redis://127.0.0.1:6379/0"
 
 
+def channels_url(broker_url: str) -> str:
+    """EVENTFLOW_CHANNELS_URL; else the channel-layer Redis of a running `make run` (a server
+    of its own, memory-bounded); else the next database of the broker's server."""
+    if os.environ.get("EVENTFLOW_CHANNELS_URL"):
+        return os.environ["EVENTFLOW_CHANNELS_URL"]
+    running = data_dir() / ".run" / "channels-url"
+    if not os.environ.get("REDIS_URL") and running.exists():
+        return running.read_text().strip()
+    return redis_url_with_db(broker_url, 1)
+
+
 def redis_url_with_db(url: str, offset: int) -> str:
     """The same Redis server with the database index moved by `offset` (broker 0, channels 1)."""
     parts = urlsplit(url)

@@ -7,6 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
     BASE_DIR,
+    channels_url,
     databases,
     data_dir,
     env_bool,
@@ -135,10 +136,11 @@ CACHES = {
               "OPTIONS": {"MAX_ENTRIES": 1000}},
 }
 
-# --- Redis: the broker in one database, the channel layer in the next ---------
+# --- Redis: the broker; the channel layer on its own bounded server (make run) ---
+# or, with only REDIS_URL set, in the broker server's next database.
 REDIS_URL = redis_url()
 BROKER_URL = redis_url_with_db(REDIS_URL, 0)
-CHANNEL_LAYER_URL = redis_url_with_db(REDIS_URL, 1)
+CHANNEL_LAYER_URL = channels_url(REDIS_URL)
 
 CHANNEL_LAYERS = {
     "default": {

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 
 from contracts import event_types
 from dashboard import metrics, readcache, selectors
+from devstack.status import read_down
 from dashboard.privacy import for_viewer, may_see_emails
 from eventbus import broker
 
@@ -157,10 +158,19 @@ def _check_channel_layer() -> None:
     async_to_sync(layer.receive)(channel)
 
 
+def _check_restarts() -> None:
+    """`make run` is restarting a part that died (a worker, the sweep, Redis)."""
+    down = read_down(settings.DATA_DIR)
+    if down:
+        raise RuntimeError("restarting " + ", ".join(f"{name} ({state})" for name, state in sorted(down.items())))
+
+
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """GET /healthz: 200 when database, broker and channel layer answer; 503 names the failing part."""
-    checks = {"database": _check_databases, "broker": broker.ping, "channel_layer": _check_channel_layer}
+    """GET /healthz: 200 when database, broker and channel layer answer and `make run` restarts
+    nothing; 503 names the failing part."""
+    checks = {"database": _check_databases, "broker": broker.ping, "channel_layer": _check_channel_layer,
+              "restarts": _check_restarts}
     results, failing = {}, []
     for name, check in checks.items():
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections import deque
 import signal
 import subprocess
 import sys
@@ -66,15 +67,6 @@ class Child:
         return self.process.pid
 
 
-def describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
 class Supervisor:
     """Starts named children, prefixes their output, notices deaths and stops them all.
 
@@ -97,6 +89,8 @@ class Supervisor:
             colour = self.out.isatty() and "NO_COLOR" not in os.environ
         self.colour = colour
         self.children: dict[str, Child] = {}
+        # The last lines of each name's output, across its restarts (for a crash-loop report).
+        self.tails: dict[str, deque[str]] = {}
         self._colours = itertools.cycle(_COLOURS)
         self._lock = threading.Lock()
 
@@ -117,6 +111,7 @@ class Supervisor:
         for raw in iter(child.process.stdout.readline, b""):
             line = raw.decode("utf-8", "replace")
             self.say(line, child)
+            self.tails[child.name].append(line.rstrip("\r\n"))
             if child.ready_text and child.ready_text in line:
                 child.ready.set()
         child.process.stdout.close()
@@ -145,24 +140,39 @@ class Supervisor:
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
-        child = Child(name=name, argv=list(argv), process=process, colour=next(self._colours), ready_text=ready_text)
+        previous = self.children.get(name)
+        colour = previous.colour if previous else next(self._colours)
+        child = Child(name=name, argv=list(argv), process=process, colour=colour, ready_text=ready_text)
+        self.tails.setdefault(name, deque(maxlen=20))
         child.pump = threading.Thread(target=self._pump, args=(child,), name=f"pump-{name}", daemon=True)
         self.children[name] = child
         child.pump.start()
         return child
 
     def poll(self) -> list[tuple[str, int]]:
-        """Children that died on their own since the last call, each reported once."""
+        """Children that died on their own since the last call, each reported once.
+
+        What the dead child left in its group (a Celery worker's pool processes) is
+        killed, so that a restart never runs beside the remains of the last one.
+        """
         dead = []
         for child in self.children.values():
             code = child.process.poll()
             if code is not None and not child.stopping and not child.reported:
                 child.reported = True
                 dead.append((child.name, code))
+                killpg_quietly(child.pid, signal.SIGKILL)
                 if child.pump:
                     child.pump.join(timeout=1)  # its last words first
-                self.say(f"*** {child.name} (pid {child.pid}) died: {describe_exit(code)}")
         return dead
+
+    def restart(self, name: str) -> Child:
+        """Start `name` again with the command line and ready text it had."""
+        old = self.children[name]
+        return self.start(name, old.argv, ready_text=old.ready_text)
+
+    def tail(self, name: str) -> list[str]:
+        return list(self.tails.get(name, ()))
 
     def wait_ready(self, *names: str, timeout: float = 30, cancel: Callable[[], bool] = lambda: False) -> list[str]:
         """Wait until the named children printed their ready_text; return those that did not."""

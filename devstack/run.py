@@ -1,8 +1,11 @@
 """`python -m devstack.run` (what `make run` calls): the whole system on this machine.
 
-Redis (private, unless REDIS_URL is set), the context databases migrated and
-seeded, Daphne, one Celery worker per context queue and the relay sweep. Ctrl-C
-or SIGTERM stops every process it started: workers, Daphne, the sweep, Redis last.
+Redis (private, unless REDIS_URL is set: one server for the broker and one,
+memory-bounded, for the channel layer), the context databases migrated and
+seeded, Daphne, one Celery worker per context queue and the relay sweep. A child
+that dies is started again after a backoff, unless it keeps dying (the crash-loop
+limit), which stops everything. Ctrl-C or SIGTERM stops every process it started:
+workers, Daphne, the sweep, Redis last.
 """
 
 from __future__ import annotations
@@ -15,15 +18,24 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.env import data_dir, env_int
+from config.env import data_dir, env_float, env_int, env_str
+from devstack import status
 from devstack._children import killpg_quietly
 from devstack.processes import CONTEXT_QUEUES, REPO_ROOT, Supervisor, daphne_argv, sweep_argv, worker_argv
-from devstack.redis import RedisServer
+from devstack.redis import RedisServer, write_private
 
 # Loopback unless asked; config/settings.py refuses a wider bind with the default secret key.
 HOST = os.environ.get("EVENTFLOW_BIND", "127.0.0.1")
+# The channel layer's own server: messages to websockets may be dropped (clients
+# refetch gaps by seq), so it evicts the oldest instead of growing without bound.
+CHANNELS_MAXMEMORY = env_str("EVENTFLOW_CHANNELS_MAXMEMORY", "64mb")
+CHANNELS_POLICY = "allkeys-lru"
+# How long a stop waits for each group (workers finishing their task) before SIGKILL.
+STOP_TIMEOUT = env_float("EVENTFLOW_STOP_TIMEOUT", 10.0)
 
 
 class StopRequested:
@@ -165,6 +177,164 @@ def wait_for_port(port: int, supervisor: Supervisor, name: str, stop: StopReques
         raise SystemExit(f"eventflow: {name} did not listen on port {port} within {timeout:g}s")
 
 
+class Restarts:
+    """When each dead child may start again, and whether it is crash-looping.
+
+    The delay doubles with each death inside the window (0.5 s, 1 s, 2 s … up to
+    the cap); more than `limit` deaths inside `window` seconds is a crash loop.
+    """
+
+    def __init__(self, *, limit: int, window: float, first: float, cap: float) -> None:
+        self.limit, self.window, self.first, self.cap = limit, window, first, cap
+        self.deaths: dict[str, deque[float]] = {}
+        self.count: dict[str, int] = {}
+        self.due: dict[str, float] = {}
+
+    @classmethod
+    def from_env(cls) -> Restarts:
+        return cls(
+            limit=env_int("EVENTFLOW_RESTART_LIMIT", 5),
+            window=env_float("EVENTFLOW_RESTART_WINDOW", 60.0),
+            first=env_float("EVENTFLOW_RESTART_BACKOFF", 0.5),
+            cap=env_float("EVENTFLOW_RESTART_BACKOFF_MAX", 10.0),
+        )
+
+    def died(self, name: str, now: float) -> float | None:
+        """Schedule the restart of `name`; its delay, or None when it is crash-looping."""
+        recent = self.deaths.setdefault(name, deque())
+        recent.append(now)
+        while now - recent[0] > self.window:
+            recent.popleft()
+        if len(recent) > self.limit:
+            return None
+        delay = min(self.cap, self.first * 2 ** (len(recent) - 1))
+        self.count[name] = self.count.get(name, 0) + 1
+        self.due[name] = now + delay
+        return delay
+
+    def take_due(self, now: float) -> list[str]:
+        """The names whose backoff is over, removed from the schedule."""
+        names = [name for name, at in self.due.items() if at <= now]
+        for name in names:
+            del self.due[name]
+        return names
+
+
+@dataclass
+class Health:
+    """What is down while it restarts, kept in data/.run/status.json for /healthz to read."""
+
+    data_dir: Path
+    down: dict[str, str] = field(default_factory=dict)
+
+    def set(self, name: str, state: str) -> None:
+        if self.down.get(name) != state:
+            self.down[name] = state
+            status.write_down(self.data_dir, self.down)
+
+    def up(self, name: str) -> None:
+        if self.down.pop(name, None) is not None:
+            status.write_down(self.data_dir, self.down)
+
+    def clear(self) -> None:
+        status.clear(self.data_dir)
+
+
+class CrashLoop(Exception):
+    """A child died more often than the restart limit allows."""
+
+
+@dataclass
+class RedisChild:
+    """A private Redis server watched like the supervisor's children."""
+
+    name: str
+    server: RedisServer
+
+    def tail(self) -> list[str]:
+        return self.server.log_tail(20).splitlines()
+
+
+class Healer:
+    """Notices children that died on their own and starts them again after a backoff."""
+
+    def __init__(self, supervisor: Supervisor, servers: list[RedisChild], health: Health,
+                 restarts: Restarts, stop: StopRequested, port: int) -> None:
+        self.supervisor, self.servers, self.health = supervisor, servers, health
+        self.restarts, self.stop, self.port = restarts, stop, port
+        self.starting: set[str] = set()  # restarted, not ready yet
+
+    def _announce(self, name: str, code: int | None, delay: float | None) -> None:
+        child = self.supervisor.children.get(name)
+        if delay is None:
+            lines = self.supervisor.tail(name) if child is not None else self._server(name).tail()
+            window = self.restarts.window
+            raise CrashLoop(
+                f"eventflow: {name} died {self.restarts.limit + 1} times within {window:g} s "
+                f"(EVENTFLOW_RESTART_LIMIT={self.restarts.limit}, EVENTFLOW_RESTART_WINDOW={window:g}); "
+                f"stopping everything. The last lines of {name}:\n" + "\n".join("    " + line for line in lines)
+            )
+        line = f"exited with {code}; restarting in {delay:g} s (restart {self.restarts.count[name]})"
+        if child is not None:
+            self.supervisor.say(line, child)
+        else:
+            say(f"{name} {line}")
+        self.health.set(name, f"exited with {code}; restarting")
+
+    def _server(self, name: str) -> RedisChild:
+        return next(s for s in self.servers if s.name == name)
+
+    def _died(self, name: str, code: int | None) -> None:
+        self.starting.discard(name)
+        self._announce(name, code, self.restarts.died(name, time.monotonic()))
+
+    def check(self) -> None:
+        """One round: report deaths, start what is due, mark what became ready."""
+        for name, code in self.supervisor.poll():
+            self._died(name, code)
+        for watched in self.servers:
+            code = watched.server.exit_code
+            if code is not None and watched.name not in self.restarts.due:
+                watched.server.stop()  # forget the dead process (and any child it forked)
+                self._died(watched.name, code)
+        for name in self.restarts.take_due(time.monotonic()):
+            if self.stop:
+                return  # a shutdown has begun: start nothing more
+            self._start(name)
+        for name in list(self.starting):
+            if self._ready(name):
+                self.starting.discard(name)
+                self.health.up(name)
+                say(f"{name} is back")
+
+    def _start(self, name: str) -> None:
+        self.health.set(name, "starting")
+        if name in self.supervisor.children:
+            self.supervisor.restart(name)
+            self.starting.add(name)
+            return
+        watched = self._server(name)
+        try:
+            watched.server.start()  # same port, data folder and password
+        except RuntimeError as error:
+            say(f"{name} did not start again: {str(error).splitlines()[0]}")
+            self._died(name, watched.server.last_exit_code)
+            return
+        self.starting.add(name)
+
+    def _ready(self, name: str) -> bool:
+        if name == "daphne":
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.5):
+                    return True
+            except OSError:
+                return False
+        child = self.supervisor.children.get(name)
+        if child is not None:
+            return child.ready.is_set() if child.ready_text else child.process.poll() is None
+        return self._server(name).server.running
+
+
 def main() -> int:
     port = env_int("PORT", 8000)
     data = data_dir()
@@ -173,9 +343,11 @@ def main() -> int:
 
     env = dict(os.environ)
     supervisor = Supervisor(env=env)
-    redis_server: RedisServer | None = None
+    servers: list[RedisChild] = []
     stop = StopRequested()
-    stop.on_force = lambda: kill_everything(supervisor, redis_server)
+    stop.on_force = lambda: kill_everything(supervisor, servers)
+    health = Health(data)
+    health.clear()  # a file left by a run that was killed
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, stop.handle)
 
@@ -186,13 +358,27 @@ def main() -> int:
         else:
             # Started first: seeding may publish events, and they must reach our
             # private broker, never a Redis that happens to run on this machine.
-            redis_server = RedisServer(data / "redis", logfile=data / ".run" / "redis.log")
-            redis_server.start()
-            env["REDIS_URL"] = redis_server.url
-            say(f"Redis {redis_server.url} (pid {redis_server.pid}, data {redis_server.data_dir}, log {redis_server.logfile})")
+            broker = RedisServer(data / "redis", logfile=data / ".run" / "redis.log")
+            servers.append(RedisChild("redis", broker))
+            broker.start()
+            env["REDIS_URL"] = broker.url
+            say(f"Redis {broker.public_url} (pid {broker.pid}, data {broker.data_dir}, "
+                f"password in {broker.data_dir / 'password'}, log {broker.logfile})")
+            # The channel layer on a server of its own: a burst for slow websockets
+            # can fill only its bounded memory, never the broker's.
+            channels = RedisServer(data / "redis-channels", appendonly=False, maxmemory=CHANNELS_MAXMEMORY,
+                                   maxmemory_policy=CHANNELS_POLICY, logfile=data / ".run" / "redis-channels.log")
+            servers.append(RedisChild("redis-channels", channels))
+            channels.start()
+            env["EVENTFLOW_CHANNELS_URL"] = channels.url
+            say(f"Redis for the channel layer {channels.public_url} (pid {channels.pid}, "
+                f"maxmemory {CHANNELS_MAXMEMORY}, {CHANNELS_POLICY})")
         supervisor.env = env
-        # `manage.py shell` and other commands run beside the stack read it (config.env).
-        (data / ".run" / "redis-url").write_text(env["REDIS_URL"] + "\n")
+        # `manage.py shell` and other commands run beside the stack read them (config.env);
+        # they hold the password, so only this user may read them.
+        for file_name, key in (("redis-url", "REDIS_URL"), ("channels-url", "EVENTFLOW_CHANNELS_URL")):
+            if key in env:
+                write_private(data / ".run" / file_name, env[key] + "\n")
 
         admin_notice = prepare_databases(env, stop)
 
@@ -212,14 +398,14 @@ def main() -> int:
             supervisor.say(f"Dashboard: http://{HOST}:{port}/   Admin: http://{HOST}:{port}/admin/ (user admin)")
             supervisor.say("Press Ctrl-C to stop everything.")
 
+        healer = Healer(supervisor, servers, health, Restarts.from_env(), stop, port)
         while not stop:
-            for name, _ in supervisor.poll():
-                if name == "daphne":
-                    raise SystemExit("eventflow: the web server died; stopping everything")
-            if redis_server is not None and not redis_server.running:
-                raise SystemExit("eventflow: Redis died; stopping everything. Its log:\n" + redis_server.log_tail())
+            healer.check()
             time.sleep(0.2)
         say(f"{stop.signal_name} received: stopping")
+    except CrashLoop as error:
+        print(error, file=sys.stderr, flush=True)
+        code = 1
     except SystemExit as error:
         if error.code not in (None, 0):
             if isinstance(error.code, str):
@@ -229,31 +415,33 @@ def main() -> int:
         print(f"eventflow: {error}", file=sys.stderr, flush=True)
         code = 1
     finally:
-        shutdown(supervisor, redis_server)
-        (data / ".run" / "redis-url").unlink(missing_ok=True)
+        shutdown(supervisor, [watched.server for watched in servers])
+        for file_name in ("redis-url", "channels-url"):
+            (data / ".run" / file_name).unlink(missing_ok=True)
+        health.clear()
         say("stopped")
     return code
 
 
-def kill_everything(supervisor: Supervisor, redis_server: RedisServer | None) -> None:
+def kill_everything(supervisor: Supervisor, servers: list[RedisChild]) -> None:
     """SIGKILL every group we started; the waits in shutdown() then return at once."""
-    for child in supervisor.children.values():
+    for child in list(supervisor.children.values()):
         if child.process.returncode is None:
             killpg_quietly(child.pid, signal.SIGKILL)
-    if redis_server is not None and redis_server.pid:
-        killpg_quietly(redis_server.pid, signal.SIGKILL)
+    for watched in servers:
+        watched.server.signal_group(signal.SIGKILL)
 
 
-def shutdown(supervisor: Supervisor, redis_server: RedisServer | None) -> None:
+def shutdown(supervisor: Supervisor, servers: list[RedisServer]) -> None:
     """Workers first (they may be finishing a task), then Daphne, the sweep, Redis last."""
     for group in (CONTEXT_QUEUES, ("daphne",), ("sweep",)):
         if any(name in supervisor.children for name in group):
             say(f"stopping {', '.join(group)}")
-            supervisor.stop(*group)
-    if redis_server is not None and redis_server.running:
+            supervisor.stop(*group, timeout=STOP_TIMEOUT)
+    if any(server.running for server in servers):
         say("stopping Redis")
-    if redis_server is not None:
-        redis_server.stop()
+    for server in servers:
+        server.stop(timeout=STOP_TIMEOUT)
 
 
 if __name__ == "__main__":

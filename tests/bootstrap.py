@@ -17,10 +17,12 @@ from devstack.redis import RedisServer, free_port
 
 TMP = Path(tempfile.mkdtemp(prefix="eventflow-test-"))
 REDIS_PORT = free_port()
+# Built (not started) here: its URL carries the password it generates in its data folder.
+_redis = RedisServer(TMP / "redis", port=REDIS_PORT, logfile=TMP / "logs" / "redis.log")
 
 TEST_ENV = {
     "EVENTFLOW_DATA_DIR": str(TMP / "data"),
-    "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+    "REDIS_URL": _redis.url,
     "EVENTFLOW_EXTRA_APPS": "tests.probe",
     "EVENTFLOW_VISIBILITY_TIMEOUT": "8",
     "EVENTFLOW_MAX_TRIES": "3",
@@ -37,22 +39,18 @@ TEST_ENV = {
 }
 os.environ.update(TEST_ENV)
 
-_redis: RedisServer | None = None
-
 
 def redis_server() -> RedisServer:
-    assert _redis is not None, "the private Redis is started in pytest_configure"
+    """The private Redis, started in pytest_configure."""
     return _redis
 
 
 def pytest_configure(config):
-    global _redis
-    _redis = RedisServer(TMP / "redis", port=REDIS_PORT, logfile=TMP / "logs" / "redis.log").start()
+    _redis.start()
 
 
 def pytest_unconfigure(config):
-    if _redis is not None:
-        _redis.stop()
+    _redis.stop()
     keep = os.environ.get("EVENTFLOW_KEEP_TEST_DATA")
     if not keep:
         shutil.rmtree(TMP, ignore_errors=True)
