@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import path
 
 from dashboard import control_views, views
 
@@ -18,6 +18,4 @@ urlpatterns = [
     path("api/dead-letters/<str:context>/<int:letter_id>/retry", control_views.dead_letter_retry,
          name="api-dead-letter-retry"),
     path("healthz", views.healthz, name="healthz"),
-    # Daphne serves no static files by itself (only `runserver` does); see views.static_file.
-    re_path(r"^static/(?P<path>.+)$", views.static_file, name="static"),
 ]

@@ -135,6 +135,7 @@ def prepare_databases(env: dict[str, str], stop: StopRequested) -> str:
             raise SystemExit(f"eventflow: manage.py {' '.join(args)} failed (exit code {result.returncode})")
         return result.stdout or ""
 
+    step("collectstatic", "--noinput", "--verbosity", "0")  # whitenoise serves STATIC_ROOT's hashed files
     for name in ("ensure_databases", "migrate_all", "seed_demo"):
         if stop:
             return ""
