@@ -1,6 +1,7 @@
 """Django settings for eventflow. Everything comes from the environment (see README)."""
 
 import ipaddress
+import os
 import re
 
 from django.core.exceptions import ImproperlyConfigured
@@ -93,6 +94,10 @@ TEMPLATES = [
 
 DATA_DIR = data_dir()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Prometheus multiprocess mode: every process of the stack writes its metrics here and one
+# scrape of /metrics sums them (eventbus/telemetry.py). Read by prometheus-client at import.
+PROMETHEUS_MULTIPROC_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(DATA_DIR / "prometheus"))
+os.makedirs(PROMETHEUS_MULTIPROC_DIR, exist_ok=True)
 # Django's advice for ASGI: no persistent connections in the ASGI process (each thread of
 # its executor would keep its own, forever); config/asgi.py sets EVENTFLOW_ASGI before the
 # settings load. Workers keep theirs.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -171,6 +172,7 @@ def main() -> int:
     data = data_dir()
     lock = acquire_lock(data / ".run" / "eventflow.lock", port)  # noqa: F841 (held open)
     ensure_port_free(port)
+    shutil.rmtree(os.environ.get("PROMETHEUS_MULTIPROC_DIR", data / "prometheus"), ignore_errors=True)  # an earlier run's metrics
 
     env = dict(os.environ)
     supervisor = Supervisor(env=env)
