@@ -1,10 +1,12 @@
 from django.urls import path
 
-from dashboard import control_views, views
+from dashboard import catalog_views, control_views, views
 
 urlpatterns = [
     path("", views.graph_page, name="graph"),
     path("events/", views.log_page, name="event-log"),
+    path("catalog/", catalog_views.catalog_page, name="catalog"),
+    path("api/asyncapi.json", catalog_views.api_asyncapi, name="api-asyncapi"),
     path("orders/<str:order_id>/", views.trace_page, name="order-trace"),
     path("api/events/", views.api_events, name="api-events"),
     path("api/events/<str:event_id>/", views.api_event_detail, name="api-event-detail"),
