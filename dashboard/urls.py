@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.graph_page, name="graph"),
     path("events/", views.log_page, name="event-log"),
     path("catalog/", catalog_views.catalog_page, name="catalog"),
+    path("catalog/restock/", catalog_views.restock_demo_catalog, name="catalog-restock"),
     path("api/asyncapi.json", catalog_views.api_asyncapi, name="api-asyncapi"),
     path("orders/<str:order_id>/", views.trace_page, name="order-trace"),
     path("api/events/", views.api_events, name="api-events"),

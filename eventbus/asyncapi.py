@@ -28,6 +28,7 @@ _EXAMPLES = {
     "name": "Ada Lovelace", "email": "ada@example.com", "sku": "DEMO-LAMP", "qty": 2, "requested": 2,
     "available": 5, "on_hand": 7, "reserved": 2, "version": 3, "price": "89.00", "total": "178.00",
     "amount": "178.00", "currency": "EUR", "payment_token": "tok_visa", "reason": "out of stock: DEMO-LAMP",
+    "sku_prefix": "DEMO",
 }
 
 
@@ -148,9 +149,10 @@ def document() -> dict:
             "contentType": "application/json", "payload": {"$ref": f"#/components/schemas/{command_type}"},
             "examples": [{"name": f"{command_type} example", "payload": payload}],
             "tags": [{"name": "command"}],
-            # A command has one owner, who carries it out and replies; in this system the
-            # command-driven mode of orders sends every command.
-            "x-eventflow": {"kind": "command", "producer": "orders", "subscribers": [cls.owner],
+            # A command has one owner, who carries it out and replies; unless it names its
+            # senders, the command-driven mode of orders is the one that sends it.
+            "x-eventflow": {"kind": "command", "producer": ", ".join(getattr(cls, "senders", ("orders",))),
+                            "subscribers": [cls.owner],
                             "version": cls.schema_version},
         }
         delivered_to.setdefault(cls.owner, []).append(command_type)
@@ -172,7 +174,7 @@ def document() -> dict:
             }
         for name in names:
             sender = messages[name]["x-eventflow"]["producer"]
-            operations[f"{sender}Sends{name}To{context.title()}"] = {
+            operations[f"{sender.split(',')[0]}Sends{name}To{context.title()}"] = {
                 "action": "send", "channel": {"$ref": f"#/channels/{context}"},
                 "summary": f"{sender} sends {name} to {context}",
                 "messages": [{"$ref": f"#/channels/{context}/messages/{name}"}],

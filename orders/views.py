@@ -67,7 +67,8 @@ def order_new(request):
             else:  # the fragment never reaches a server: the trace page sends it in TOKEN_HEADER
                 token = order_token_issue(order_id=placed.order_id)
                 return redirect(f"/orders/{placed.order_id}/#token={token}")
-    return render(request, "orders/new.html", {"form": form}, status=status)
+    sold_out = sum(1 for p in products if p.available <= 0)
+    return render(request, "orders/new.html", {"form": form, "sold_out": sold_out, "page": "order"}, status=status)
 
 
 def _place(*, mode: str, **request):
