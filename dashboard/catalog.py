@@ -54,7 +54,9 @@ def catalog_entries(document: dict) -> list[dict]:
     for name, message in messages.items():
         meta = message["x-eventflow"]
         entries.append({
-            "name": name, "kind": meta["kind"], "summary": message["summary"], "description": message["description"],
+            "name": name, "kind": meta["kind"], "summary": message["summary"],
+            # Docstrings wrap at 100 columns: one line per paragraph for the page.
+            "description": "\n\n".join(" ".join(p.split()) for p in message["description"].split("\n\n")),
             "producer": meta["producer"], "subscribers": meta["subscribers"], "version": meta["version"],
             "fields": _fields(schemas[name]), **seen[name],
         })

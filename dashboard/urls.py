@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard import catalog_views, control_views, views
+from dashboard import catalog_views, control_views, timeseries, views
 
 urlpatterns = [
     path("", views.graph_page, name="graph"),
@@ -8,6 +8,7 @@ urlpatterns = [
     path("catalog/", catalog_views.catalog_page, name="catalog"),
     path("catalog/restock/", catalog_views.restock_demo_catalog, name="catalog-restock"),
     path("api/asyncapi.json", catalog_views.api_asyncapi, name="api-asyncapi"),
+    path("api/timeseries/", timeseries.api_timeseries, name="api-timeseries"),
     path("orders/<str:order_id>/", views.trace_page, name="order-trace"),
     path("api/events/", views.api_events, name="api-events"),
     path("api/events/<str:event_id>/", views.api_event_detail, name="api-event-detail"),
