@@ -124,7 +124,8 @@ class Command(BaseCommand):
             self.stderr.write(
                 f"warning: this run would leave {len(dry)} of {len(products)} products at 0 available "
                 f"({', '.join(dry[:6])}{', ...' if len(dry) > 6 else ''}); orders for them are rejected. "
-                f"Restock first: simulate --restock, or manage.py seed_demo --restock.")
+                + ("Even the demo catalog's starting stock is not enough for this many orders." if restock else
+                   "Restock first: simulate --restock, or manage.py seed_demo --restock."))
         rng = random.Random(seed)
         step = max(1, orders // 10)
         placed, invalid = [], 0
