@@ -1,6 +1,7 @@
 """Django settings for eventflow. Everything comes from the environment (see README)."""
 
 import ipaddress
+import os
 import re
 
 from django.core.exceptions import ImproperlyConfigured
@@ -64,6 +65,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files before anything else looks at the request (sessions, CSRF, auth).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -92,6 +95,10 @@ TEMPLATES = [
 
 DATA_DIR = data_dir()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Prometheus multiprocess mode: every process of the stack writes its metrics here and one
+# scrape of /metrics sums them (eventbus/telemetry.py). Read by prometheus-client at import.
+PROMETHEUS_MULTIPROC_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(DATA_DIR / "prometheus"))
+os.makedirs(PROMETHEUS_MULTIPROC_DIR, exist_ok=True)
 # Django's advice for ASGI: no persistent connections in the ASGI process (each thread of
 # its executor would keep its own, forever); config/asgi.py sets EVENTFLOW_ASGI before the
 # settings load. Workers keep theirs.
@@ -111,6 +118,16 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
+# whitenoise serves /static/ from Daphne. Debug off: compressed, hashed names from STATIC_ROOT,
+# filled by `manage.py collectstatic` (make run and the test suite run it before Daphne starts).
+# Debug on: straight from static/ and the apps, re-read on every request.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+                    else "config.staticstorage.HashedStaticStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGIN_URL = "/admin/login/"
 

@@ -23,6 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from dashboard import selectors
 from dashboard.privacy import masked, may_see_emails
 from dashboard.services import GROUP
+from eventbus import telemetry
 
 log = logging.getLogger("dashboard.consumers")
 
@@ -92,6 +93,7 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         self.unmasked = may_see_emails(self.scope.get("user"))
         await self._join_group()
         await self.accept()
+        telemetry.websocket_opened(self)
         await self.send_json(self.for_viewer(await database_sync_to_async(selectors.snapshot)()))
         self.last_frame_at = asyncio.get_running_loop().time()
         self.ticker = asyncio.ensure_future(self._tick_queues())
@@ -118,6 +120,7 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
                 await asyncio.sleep(0.1 * attempt)
 
     async def disconnect(self, code):
+        telemetry.websocket_closed(self)
         await self.channel_layer.group_discard(GROUP, self.channel_name)
         for task in (self.flusher, self.ticker):
             if task is not None:
@@ -157,6 +160,7 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         if not items:
             return
         self.last_frame_at = loop.time()
+        telemetry.websocket_frame_sent()
         await self.send_json(items[0] if len(items) == 1 else {"type": "batch", "items": items})
 
     async def _tick_queues(self):

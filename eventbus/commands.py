@@ -25,6 +25,7 @@ from config.celery import app
 from contracts import ContractError, command_class
 from contracts.registry import to_payload, validate_command
 from eventbus import broker, transport
+from eventbus import telemetry
 from eventbus.lineage import current_envelope
 from eventbus.models import InboxMessage
 
@@ -83,6 +84,7 @@ def _record(message: dict, **fields) -> None:
         "attempt": 1,
         **fields,
     }
+    telemetry.delivery_done(receipt)
     try:
         transport.send_receipt(receipt)
     except Exception as exc:

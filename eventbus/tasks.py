@@ -8,6 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from eventbus import registry, transport
+from eventbus import telemetry
 from eventbus.delivery import DEAD, FAILED, Outcome, build_receipt, dead_letter, format_error, handle, now_iso
 
 log = logging.getLogger("eventbus.tasks")
@@ -33,6 +34,7 @@ def deliver(self, context: str, envelope: dict, sent_at: str | None = None, atte
             transport.send_delivery(context, envelope, sent_at=sent_at or received_at, attempt=attempt + 1, countdown=delay)
             outcome = Outcome(FAILED, received_at, now_iso(), error=error)
     built = build_receipt(context, envelope, outcome, sent_at=sent_at, received_at=received_at, attempt=attempt)
+    telemetry.delivery_done(built)
     try:
         if context == transport.RECEIPT_QUEUE:
             receipt.run(built)  # the receipts' own worker: no need for a round trip through the broker

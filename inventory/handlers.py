@@ -2,7 +2,7 @@
 
 from eventbus import register_view, subscribe
 from eventbus.commands import handle_commands
-from inventory import selectors, services
+from inventory import demo, selectors, services
 from inventory.models import Reservation
 
 
@@ -48,9 +48,14 @@ def check_stock(command) -> dict:
     return {"ok": not shortages, "shortages": shortages}
 
 
+def restock_demo_catalog(command) -> dict:
+    return {"ok": True, **demo.demo_catalog_restock(prefix=command.sku_prefix)}
+
+
 handle_commands("inventory", {
     "ReserveStock": reserve_stock,
     "ReleaseStock": release_stock,
     "CommitStock": commit_stock,
     "CheckStock": check_stock,
+    "RestockDemoCatalog": restock_demo_catalog,
 })

@@ -32,6 +32,7 @@ from contracts import (
     VoidPayment,
 )
 from eventbus import publish
+from eventbus import telemetry
 from eventbus.commands import CommandTimeout, send_command
 from orders.models import Order
 from orders.services import DB, _snapshot
@@ -120,6 +121,7 @@ def _reject(order: Order, correlation_id: str, reason: str) -> CommandDrivenOrde
     with transaction.atomic(using=DB):
         order.status, order.reason, order.decided_at = Order.REJECTED, reason[:500], timezone.now()
         order.save(using=DB)
+        telemetry.order_decided(mode=order.mode, outcome=order.status, using=DB)
         publish(OrderRejected(order_id=str(order.order_id), reason=reason), context=DB, correlation_id=correlation_id)
     return CommandDrivenOrder(str(order.order_id), correlation_id, order.status, order.reason)
 
@@ -129,6 +131,7 @@ def _confirm(order: Order, correlation_id: str) -> CommandDrivenOrder:
         order.status, order.decided_at = Order.CONFIRMED, timezone.now()
         order.has_reservation = order.has_authorization = True
         order.save(using=DB)
+        telemetry.order_decided(mode=order.mode, outcome=order.status, using=DB)
         publish(OrderConfirmed(order_id=str(order.order_id), total=f"{order.total:.2f}"), context=DB,
                 correlation_id=correlation_id)
     return CommandDrivenOrder(str(order.order_id), correlation_id, order.status, order.reason)

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from contracts import CheckStock, Customer, Line, OrderConfirmed, OrderRejected, OrderRequested, PaymentRequested
 from eventbus import publish
+from eventbus import telemetry
 from eventbus.commands import CommandTimeout, send_command
 from eventbus.flags import get_flag
 from orders.models import Order, OrderLine, ProductView
@@ -140,10 +141,12 @@ def _decide(order: Order) -> None:
     if failure:
         order.status, order.reason, order.decided_at = Order.REJECTED, failure[:500], timezone.now()
         order.save(using=DB)
+        telemetry.order_decided(mode=order.mode, outcome=order.status, using=DB)
         publish(OrderRejected(order_id=str(order.order_id), reason=failure), context=DB)
     elif order.has_reservation and order.has_authorization:
         order.status, order.decided_at = Order.CONFIRMED, timezone.now()
         order.save(using=DB)
+        telemetry.order_decided(mode=order.mode, outcome=order.status, using=DB)
         publish(OrderConfirmed(order_id=str(order.order_id), total=f"{order.total:.2f}"), context=DB)
 
 

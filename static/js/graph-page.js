@@ -4,6 +4,7 @@ import {EventStream, showConnection} from "./stream.js";
 import {Graph} from "./graph.js";
 import {ViewPanels} from "./panels.js";
 import {Lab} from "./lab.js";
+import {Charts} from "./charts.js";
 import {formatMs, h, msBetween, shortId} from "./dom.js";
 
 const MAX_DELIVERIES = 14;
@@ -11,6 +12,7 @@ const list = document.getElementById("deliveries");
 const rate = document.getElementById("rate");
 const panels = new ViewPanels(document);
 const lab = new Lab(document.getElementById("lab")).start();
+const charts = new Charts(document.getElementById("charts")).start();
 let pendingRows = [];
 
 function deliveryRow(receipt) {
@@ -57,7 +59,7 @@ const stream = new EventStream({
     graph.setTopology(snapshot.topology);
     panels.setAll(snapshot.views);
   },
-  onQueues: (queues) => { graph.setQueues(queues); lab.setQueues(queues); },
+  onQueues: (queues) => { graph.setQueues(queues); lab.setQueues(queues); charts.setQueues(queues); },
   onEntries: (entries, {replay}) => {
     counted += entries.length;
     if (!replay) graph.addEntries(entries);
