@@ -146,6 +146,9 @@ EVENTFLOW_REDELIVER_AFTER = env_float("EVENTFLOW_REDELIVER_AFTER", 300.0)
 # --- The comparison lab ----------------------------------------------------------
 # How long a command-driven order waits for each reply before it gives up.
 EVENTFLOW_COMMAND_TIMEOUT = env_float("EVENTFLOW_COMMAND_TIMEOUT", 5.0)
+# A command-driven order still PENDING this long after every command it may send
+# timed out (its sender died) is rejected by the sweep.
+EVENTFLOW_COMMAND_MARGIN = env_float("EVENTFLOW_COMMAND_MARGIN", 10.0)
 # Orders' pre-payment stock check: "local" (its view) or "remote" (ask inventory);
 # the dashboard's switch overrides it at run time (eventbus.flags).
 EVENTFLOW_STOCK_CHECK = env_str("EVENTFLOW_STOCK_CHECK", "local")

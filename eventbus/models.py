@@ -33,6 +33,8 @@ class InboxMessage(models.Model):
     event_id = models.UUIDField(unique=True)
     event_type = models.CharField(max_length=100)
     handled_at = models.DateTimeField(auto_now_add=True)
+    # A command's reply, committed with its effects: a redelivery answers with it.
+    reply = models.JSONField(null=True, blank=True)
 
     def __str__(self):
         return f"{self.event_type} {self.event_id}"

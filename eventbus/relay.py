@@ -156,7 +156,23 @@ def sweep_once() -> dict[str, int]:
     for context in settings.DATABASES:
         if context == "default":
             continue
-        sent = send_pending(context, older_than=grace)
-        _, resent = confirm_and_redeliver(context, older_than=grace, redeliver_after=settings.EVENTFLOW_REDELIVER_AFTER)
-        result[context] = sent + resent
+        try:  # one context's database failing must not stop the sweep of the others
+            sent = send_pending(context, older_than=grace)
+            _, resent = confirm_and_redeliver(context, older_than=grace,
+                                              redeliver_after=settings.EVENTFLOW_REDELIVER_AFTER)
+            result[context] = sent + resent
+        except Exception:
+            log.exception("relay sweep of %s failed; the other contexts go on", context)
+            result[context] = 0
+    run_context_sweeps()
     return result
+
+
+def run_context_sweeps() -> None:
+    """The contexts' own periodic jobs (registry.register_sweep), each failing alone."""
+    for context, jobs in registry.sweeps().items():
+        for job in jobs:
+            try:
+                job()
+            except Exception:
+                log.exception("sweep job %s of %s failed", getattr(job, "__name__", job), context)

@@ -1,7 +1,10 @@
 import os
+import signal
 import time
 
-from eventbus import broker, subscribe
+from django.db import transaction
+
+from eventbus import broker, commands, subscribe
 from eventbus.commands import handle_commands
 from tests.probe import events  # noqa: F401  registers ProbePinged in the catalog
 from tests.probe.models import ProbeEffect
@@ -32,3 +35,33 @@ def carry_out_record_probe(command):
 
 subscribe("payments", {"ProbePinged": record_probe})
 handle_commands("payments", {"RecordProbe": carry_out_record_probe})
+
+
+# --- faults a test can inject into the real owners' commands, one shot each ----------
+def command_fault_key(command_type: str) -> str:
+    return f"eventflow:test:command-fault:{command_type}"
+
+
+def _with_faults(owner: str, command_type: str, carry_out):
+    """After the owner's service ran, and only once per fault set: "slow:S" holds the
+    reply S seconds after the commit (a slow commit); "kill:S" waits S seconds after the
+    commit, then SIGKILLs the worker before any reply (its redelivery comes too late)."""
+
+    def faulty(command):
+        reply = carry_out(command)
+        fault = broker.client().getdel(command_fault_key(command_type))
+        if fault is not None:
+            kind, _, seconds = fault.decode().partition(":")
+            if kind == "slow":
+                transaction.on_commit(lambda: time.sleep(float(seconds)), using=owner)
+            elif kind == "kill":
+                transaction.on_commit(lambda: (time.sleep(float(seconds)), os.kill(os.getpid(), signal.SIGKILL)),
+                                      using=owner)
+        return reply
+
+    return faulty
+
+
+for (_owner, _command_type), _carry_out in list(commands._handlers.items()):
+    if _owner in ("inventory", "payments") and _command_type != "RecordProbe":
+        commands._handlers[(_owner, _command_type)] = _with_faults(_owner, _command_type, _carry_out)
