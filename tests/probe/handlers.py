@@ -2,7 +2,7 @@ import os
 import signal
 import time
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from eventbus import broker, commands, subscribe
 from eventbus.commands import handle_commands
@@ -14,11 +14,23 @@ def broken_key(probe_id: str) -> str:
     return f"eventflow:test:broken:{probe_id}"
 
 
+def poison_key(probe_id: str) -> str:
+    return f"eventflow:test:poison:{probe_id}"
+
+
+def locked_key(probe_id: str) -> str:
+    return f"eventflow:test:locked:{probe_id}"
+
+
 def record_probe(event, envelope):
     # Deliberately not idempotent by itself: only the inbox stands between a
     # redelivery and a second row.
     if event.sleep:
         time.sleep(event.sleep)
+    if broker.client().exists(poison_key(event.probe_id)):  # a message that kills its worker, every time
+        os.kill(os.getpid(), signal.SIGKILL)
+    if broker.client().exists(locked_key(event.probe_id)) and broker.client().decr(locked_key(event.probe_id)) >= 0:
+        raise OperationalError("database is locked")
     if event.fail:
         raise RuntimeError(f"probe {event.probe_id} was told to fail")
     if broker.client().exists(broken_key(event.probe_id)):  # a "bug" a test can fix at run time
