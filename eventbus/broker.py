@@ -82,8 +82,16 @@ def sent_marks(event_ids) -> set[str]:
     return {event_id for event_id, found in zip(event_ids, pipe.execute()) if found}
 
 
-def times_taken(message_id: str, *, ttl: int = 86400) -> int:
-    """How many times a worker has taken the message `message_id` (a redelivery keeps its id)."""
+def clear_sent_marks(event_ids) -> None:
+    """Confirmed events need their marks no more: Redis holds marks only of events in flight."""
+    if event_ids:
+        client().delete(*[_sent_key(e) for e in event_ids])
+
+
+def times_taken(message_id: str) -> int:
+    """How many times a worker has taken the message `message_id` (a redelivery keeps its id).
+    The count lives a few visibility timeouts: long enough to see a message come back."""
+    ttl = int(10 * settings.EVENTFLOW_VISIBILITY_TIMEOUT)
     key = f"eventflow:taken:{message_id}"
     pipe = client().pipeline(transaction=False)
     pipe.incr(key)

@@ -176,6 +176,8 @@ def confirm_and_redeliver(context: str, *, older_than: float, redeliver_after: f
             resent += 1
     if confirmed:
         OutboxMessage.objects.using(context).filter(pk__in=confirmed).update(confirmed_at=now)
+        done = set(confirmed)
+        broker.clear_sent_marks([row.event_id for row in rows if row.pk in done])
     if parked_rows:
         OutboxMessage.objects.using(context).filter(pk__in=parked_rows).update(parked_at=now)
     return len(confirmed), resent

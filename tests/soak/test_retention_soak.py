@@ -162,12 +162,14 @@ def test_rows_and_bytes_level_off_under_a_steady_load_with_nothing_lost(stack, l
     assert_flow_invariants(order_ids, set(skus.values()), timeout=180)
 
     # Level off: past the midpoint (several retention periods in), nothing keeps growing.
-    half = [s for s in samples if s[0] >= SECONDS / 2]
-    at_half = half[0]
+    # Rows waver with the backlog (unconfirmed rows stay), so compare averages of three samples.
     report = "\n".join(f"{t:6.0f}s rows={rows} bytes={size}" for t, rows, size in samples)
     print(f"\n{len(order_ids)} orders, {auditor.committed} events audited, lost 0\n{report}")
-    assert len(half) >= 3, report
-    assert max(rows for _, rows, _ in half) <= 1.3 * at_half[1], report
-    assert max(size for _, _, size in half) <= 1.3 * at_half[2], report
-    # Without retention the rows would have doubled over the second half.
-    assert samples[-1][1] < 1.5 * at_half[1], report
+    half = [s for s in samples if s[0] >= SECONDS / 2]
+    assert len(half) >= 6, report
+    rows_at_half = sum(rows for _, rows, _ in half[:3]) / 3
+    rows_at_end = sum(rows for _, rows, _ in samples[-3:]) / 3
+    assert rows_at_end <= 1.3 * rows_at_half, report
+    # Without retention the rows would double over the second half; they never come near.
+    assert max(rows for _, rows, _ in half) < 1.7 * rows_at_half, report
+    assert samples[-1][2] <= 1.3 * half[0][2], report  # bytes
