@@ -142,7 +142,7 @@ def send_command(command: Any, *, sender: str, timeout: float, correlation_id: s
                       retry=True, retry_policy=transport.PUBLISH_RETRY_POLICY)
         popped = broker.blocking_client().blpop([_reply_key(message["command_id"])], timeout=timeout)
     except Exception as exc:  # the broker failed: whether the command left is unknown
-        _record(message, kind="reply", outcome="failed", error=f"broker error: {exc}",
+        _record(message, kind="reply", outcome="unsent", error=f"broker error: {exc}",
                 finished_at=_iso(datetime.now(timezone.utc)))
         raise CommandUnsent(f"{command_type} to {owner} failed: {exc}", command_type=command_type,
                             owner=owner) from exc
