@@ -4,6 +4,7 @@ that dies. Every such order ends REJECTED with everything it held released."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -122,3 +123,20 @@ def test_the_sweep_rejects_an_order_whose_sender_died(stack, live_db, monkeypatc
     assert wait_for(lambda: settled(str(order.order_id)), timeout=60, message="released") == (Reservation.RELEASED, None)
     stack.wait_idle(timeout=60)
     assert_flow_invariants([str(order.order_id)], set(skus.values()))
+
+
+def test_an_owner_killed_between_commit_and_reply_answers_the_redelivery_with_the_stored_reply(stack, live_db):
+    from contracts import Line, ReleaseStock, ReserveStock
+    from eventbus.commands import send_command
+
+    skus = seed_products({"A": ("10.00", 50)})
+    order_id = f"direct-{uuid.uuid4()}"
+    broker.client().set(command_fault_key("ReserveStock"), "kill:0", ex=60)
+    # A deadline long enough for the killed worker's message to come back to a fresh one.
+    sent = send_command(ReserveStock(order_id=order_id, lines=(Line(sku=skus["A"], qty=3),)), sender="orders",
+                        timeout=60)
+    assert sent.reply["ok"] is True and sent.reply.get("redelivered") is True, sent.reply  # not "duplicate"
+    assert not broker.client().exists(command_fault_key("ReserveStock"))
+    assert Reservation.objects.using("inventory").get(order_id=order_id).status == Reservation.HELD
+    send_command(ReleaseStock(order_id=order_id), sender="orders", timeout=30)
+    stack.wait_idle(timeout=60)
