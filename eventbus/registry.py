@@ -15,6 +15,7 @@ Handler = Callable[[Any, Any], None]
 _subscriptions: dict[str, dict[str, list[Handler]]] = {}
 _views: dict[str, Callable[[], dict]] = {}
 _receipt_handlers: list[Callable[[dict], None]] = []
+_sweeps: dict[str, list[Callable[[], int]]] = {}
 
 
 def subscribe(context: str, table: dict[str, Handler | list[Handler]]) -> None:
@@ -42,6 +43,17 @@ def on_receipt(fn: Callable[[dict], None]) -> None:
     """Register the consumer of delivery receipts (the dashboard)."""
     if fn not in _receipt_handlers:
         _receipt_handlers.append(fn)
+
+
+def register_sweep(context: str, fn: Callable[[], int]) -> None:
+    """A job of `context` the relay sweep runs every round (fn() -> rows it changed)."""
+    jobs = _sweeps.setdefault(context, [])
+    if fn not in jobs:
+        jobs.append(fn)
+
+
+def sweeps() -> dict[str, list[Callable[[], int]]]:
+    return {context: list(jobs) for context, jobs in _sweeps.items()}
 
 
 def receipt_handlers() -> list[Callable[[dict], None]]:

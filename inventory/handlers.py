@@ -2,8 +2,9 @@
 
 from eventbus import register_view, subscribe
 from eventbus.commands import handle_commands
+from eventbus.retention import keep_for, register_retention
 from inventory import demo, selectors, services
-from inventory.models import Reservation
+from inventory.models import RejectedOrder, Reservation
 
 
 def on_order_requested(event, envelope):
@@ -59,3 +60,7 @@ handle_commands("inventory", {
     "CheckStock": check_stock,
     "RestockDemoCatalog": restock_demo_catalog,
 })
+
+
+# A rejection marker guards against the order's late deliveries: kept as long as the inbox.
+register_retention("inventory", keep_for(RejectedOrder, context="inventory", field="at", setting="EVENTFLOW_RETENTION_INBOX"))
