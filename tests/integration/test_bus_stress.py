@@ -161,4 +161,4 @@ def test_a_delivery_lost_with_the_brokers_last_writes_is_resent_despite_a_backlo
     for probe_id in backlog:
         wait_for(lambda: probe_effects(probe_id) == 1, timeout=60, message="the backlog handled")
     stack.wait_idle(timeout=60)
-    audit_since(mark).assert_clean()
+    audit_since(mark, probes=[*backlog, victim.payload["probe_id"]]).assert_clean()
