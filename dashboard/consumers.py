@@ -149,7 +149,7 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         await asyncio.sleep(max(FRAME_INTERVAL, self.last_frame_at + FRAME_INTERVAL - loop.time()))
         items, self.pending = self.pending, []
         queues, self.pending_queues = self.pending_queues, None
-        items.sort(key=lambda item: item["seq"])
+        items.sort(key=lambda item: item.get("seq", float("inf")))  # a views message (no seq) last
         if not self.unmasked:
             items = [masked_entry(item) for item in items]
         if queues is not None:

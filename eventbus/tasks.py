@@ -1,4 +1,5 @@
-"""Celery entry points of the bus. They load, call, and report; the logic is in delivery.py."""
+"""Celery entry points of the bus. They load, call, and report; the logic is in delivery.py
+(one event), ingest.py (a batching context) and receipts.py (coalesced receipts)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from eventbus import registry, transport
+from eventbus import ingest, receipts, registry, transport
 from eventbus.delivery import DEAD, FAILED, Outcome, build_receipt, dead_letter, format_error, handle, now_iso
 
 log = logging.getLogger("eventbus.tasks")
@@ -16,37 +17,76 @@ log = logging.getLogger("eventbus.tasks")
 @shared_task(name=transport.DELIVER_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def deliver(self, context: str, envelope: dict, sent_at: str | None = None, attempt: int = 1) -> str:
     received_at = now_iso()
+    if registry.batch_writer(context) is not None:
+        return deliver_batched(context, envelope, sent_at=sent_at, received_at=received_at, attempt=attempt)
     try:
         outcome = handle(context, envelope)
     except Exception as exc:
-        error = format_error(exc)
-        max_tries = settings.EVENTFLOW_MAX_TRIES
-        if attempt >= max_tries:
-            log.error("%s: %s dead after %s tries: %s", context, envelope.get("event_id"), attempt, error)
-            dead_letter(context, envelope, error, tries=attempt)
-            outcome = Outcome(DEAD, received_at, now_iso(), error=error)
-        else:
-            delay = settings.EVENTFLOW_RETRY_BACKOFF * (2 ** (attempt - 1))
-            log.warning("%s: %s failed (try %s of %s), again in %.1fs: %s",
-                        context, envelope.get("event_id"), attempt, max_tries, delay, error)
-            # A new message with the next attempt number; this one is acked when we return.
-            transport.send_delivery(context, envelope, sent_at=sent_at or received_at, attempt=attempt + 1, countdown=delay)
-            outcome = Outcome(FAILED, received_at, now_iso(), error=error)
+        outcome = failed(context, envelope, exc, sent_at=sent_at, received_at=received_at, attempt=attempt)
     built = build_receipt(context, envelope, outcome, sent_at=sent_at, received_at=received_at, attempt=attempt)
-    try:
-        if context == transport.RECEIPT_QUEUE:
-            receipt.run(built)  # the receipts' own worker: no need for a round trip through the broker
-        else:
-            transport.send_receipt(built)
-    except Exception as exc:  # the delivery itself committed; a lost receipt only dims the dashboard
-        log.warning("%s: receipt for %s not sent: %s", context, envelope.get("event_id"), exc)
+    # Coalesced with the process's other receipts; a changed view rides along (<= 4 reads a second).
+    receipts.send_receipt(built, view_of=context if outcome.outcome == "ok" else None)
     return outcome.outcome
+
+
+def deliver_batched(context: str, envelope: dict, *, sent_at, received_at: str, attempt: int) -> str:
+    """The event joins this worker's next batch; its receipt is written with it."""
+    try:
+        receipt = ingest.batcher(context).submit(
+            ingest.Delivery(envelope, sent_at=sent_at, received_at=received_at, attempt=attempt))
+        return receipt["outcome"]
+    except Exception as exc:
+        outcome = failed(context, envelope, exc, sent_at=sent_at, received_at=received_at, attempt=attempt)
+        built = build_receipt(context, envelope, outcome, sent_at=sent_at, received_at=received_at, attempt=attempt)
+        try:
+            ingest.batcher(context).submit(ingest.Receipts([built], {}))
+        except Exception as again:  # the log is unwritable: the retry above still comes
+            log.warning("%s: receipt for %s not written: %s", context, envelope.get("event_id"), again)
+        return outcome.outcome
+
+
+def failed(context: str, envelope: dict, exc: Exception, *, sent_at, received_at: str, attempt: int) -> Outcome:
+    """A handler error: send the next attempt with backoff, or dead-letter after the last."""
+    error = format_error(exc)
+    max_tries = settings.EVENTFLOW_MAX_TRIES
+    if attempt >= max_tries:
+        log.error("%s: %s dead after %s tries: %s", context, envelope.get("event_id"), attempt, error)
+        dead_letter(context, envelope, error, tries=attempt)
+        return Outcome(DEAD, received_at, now_iso(), error=error)
+    delay = settings.EVENTFLOW_RETRY_BACKOFF * (2 ** (attempt - 1))
+    log.warning("%s: %s failed (try %s of %s), again in %.1fs: %s",
+                context, envelope.get("event_id"), attempt, max_tries, delay, error)
+    # A new message with the next attempt number; this one is acked when we return.
+    transport.send_delivery(context, envelope, sent_at=sent_at or received_at, attempt=attempt + 1, countdown=delay)
+    return Outcome(FAILED, received_at, now_iso(), error=error)
+
+
+@shared_task(name=transport.RECEIPTS_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
+             ignore_result=True, max_retries=5)
+def receipts_task(self, items: list, views: dict | None = None) -> None:
+    """Receipts coalesced by a process (eventbus/receipts.py), with its changed view rows."""
+    items = items if isinstance(items, list) else []
+    views = views if isinstance(views, dict) else {}
+    try:
+        record_receipts(items, views)
+    except Exception as exc:  # the log is unwritable for now
+        raise self.retry(exc=exc, countdown=0.5 * 2 ** self.request.retries)
+
+
+def record_receipts(items: list, views: dict) -> None:
+    context = transport.RECEIPT_QUEUE
+    if registry.batch_writer(context) is not None:
+        ingest.batcher(context).submit(ingest.Receipts(items, views))
+        return
+    for item in items:
+        for handler in registry.receipt_handlers():
+            handler(item)
 
 
 @shared_task(name=transport.RECEIPT_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def receipt(receipt: dict) -> None:
-    for handler in registry.receipt_handlers():
-        handler(receipt)
+    """One receipt (messages sent before receipts were coalesced)."""
+    record_receipts([receipt], {})
 
 
 # The command task lives with the command transport; importing it registers it with Celery.
