@@ -126,7 +126,7 @@ def _receipt_entry(receipt: dict) -> LogEntry:
         correlation_id=str(receipt.get("correlation_id", ""))[:64],
         causation_id=receipt.get("causation_id"),
         outcome=str(receipt.get("outcome", ""))[:20],
-        data=receipt,
+        data={k: v for k, v in receipt.items() if k not in LogEntry.RECEIPT_COLUMNS and k != "view"},
     )
 
 
