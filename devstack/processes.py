@@ -21,25 +21,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CONTEXT_QUEUES = ("orders", "inventory", "payments", "dashboard")
 
 
-# Queues whose context ingests in batches (eventbus/ingest.py): many tasks wait in threads
-# while one writer commits them together, so the worker takes up to BATCH_THREADS at once.
-BATCH_QUEUES = ("dashboard",)
-BATCH_THREADS = 64
-
-
 def worker_argv(queue: str, *, concurrency: int = 1, loglevel: str = "INFO") -> list[str]:
     """A Celery worker that consumes one context's queue.
 
     Prefetch 1 with the fair scheduler: a paused consumer must not hold messages
     it already fetched. No gossip/mingle: workers need nothing from each other.
-    A batching queue gets a thread pool instead: its tasks mostly wait for their batch.
     """
-    pool = ["--concurrency", str(concurrency), "--pool", "prefork"]
-    if queue in BATCH_QUEUES:
-        pool = ["--concurrency", str(max(concurrency, BATCH_THREADS)), "--pool", "threads"]
     return [
         sys.executable, "-m", "celery", "-A", "config", "worker",
-        "-Q", queue, "-n", f"{queue}@%h", *pool,
+        "-Q", queue, "-n", f"{queue}@%h",
+        "--concurrency", str(concurrency), "--pool", "prefork",
         "--prefetch-multiplier", "1", "-O", "fair",
         "--without-gossip", "--without-mingle",
         "--loglevel", loglevel,
