@@ -50,8 +50,7 @@ def _deliver_to(subscribers, envelope: dict) -> str:
     """Hand one delivery per subscriber to the broker; returns the broker epoch. Raises if it is down."""
     epoch = current_epoch()
     sent_at = _iso(timezone.now())
-    for subscriber in subscribers:
-        transport.send_delivery(subscriber, envelope, sent_at=sent_at)
+    transport.send_deliveries(subscribers, envelope, sent_at=sent_at)
     return epoch
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.signals import task_prerun
 from django.conf import settings
+from django.db import connections
 
 from eventbus import ingest, receipts, registry, transport
 from eventbus.delivery import DEAD, FAILED, Outcome, build_receipt, dead_letter, format_error, handle, now_iso
@@ -14,7 +16,13 @@ from eventbus.delivery import DEAD, FAILED, Outcome, build_receipt, dead_letter,
 log = logging.getLogger("eventbus.tasks")
 
 
-@shared_task(name=transport.DELIVER_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+# A batching context's messages skip the task body in a worker: eventbus/batching.py
+# hands what waits to the pool as one job (write_or_fall_back below).
+BATCHING = "eventbus.batching:strategy"
+
+
+@shared_task(name=transport.DELIVER_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+             Strategy=BATCHING)
 def deliver(self, context: str, envelope: dict, sent_at: str | None = None, attempt: int = 1) -> str:
     received_at = now_iso()
     if registry.batch_writer(context) is not None:
@@ -45,6 +53,36 @@ def deliver_batched(context: str, envelope: dict, *, sent_at, received_at: str, 
         return outcome.outcome
 
 
+def write_or_fall_back(context: str, batch: list) -> list[str]:
+    """Write a batch in one transaction; if that fails, each message alone, so one bad
+    message fails alone (a delivery is retried or dead-lettered as in deliver())."""
+    try:
+        return [r["outcome"] if r else "ok" for r in ingest.write_batch(context, batch)]
+    except Exception as exc:
+        if len(batch) > 1:
+            log.warning("%s: batch of %s failed (%s); writing each alone", context, len(batch), exc)
+    outcomes = []
+    for item in batch:
+        try:
+            result = ingest.write_batch(context, [item])[0]
+            outcomes.append(result["outcome"] if result else "ok")
+        except Exception as exc:
+            if not isinstance(item, ingest.Delivery):  # lost receipts dim the page, never the data
+                log.warning("%s: %s receipts not written: %s", context, len(item.receipts), exc)
+                outcomes.append("failed")
+                continue
+            outcome = failed(context, item.envelope, exc, sent_at=item.sent_at, received_at=item.received_at,
+                             attempt=item.attempt)
+            built = build_receipt(context, item.envelope, outcome, sent_at=item.sent_at,
+                                  received_at=item.received_at, attempt=item.attempt)
+            try:
+                ingest.write_batch(context, [ingest.Receipts([built], {})])
+            except Exception as again:
+                log.warning("%s: receipt for %s not written: %s", context, item.envelope.get("event_id"), again)
+            outcomes.append(outcome.outcome)
+    return outcomes
+
+
 def failed(context: str, envelope: dict, exc: Exception, *, sent_at, received_at: str, attempt: int) -> Outcome:
     """A handler error: send the next attempt with backoff, or dead-letter after the last."""
     error = format_error(exc)
@@ -62,7 +100,7 @@ def failed(context: str, envelope: dict, exc: Exception, *, sent_at, received_at
 
 
 @shared_task(name=transport.RECEIPTS_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
-             ignore_result=True, max_retries=5)
+             ignore_result=True, max_retries=5, Strategy=BATCHING)
 def receipts_task(self, items: list, views: dict | None = None) -> None:
     """Receipts coalesced by a process (eventbus/receipts.py), with its changed view rows."""
     items = items if isinstance(items, list) else []
@@ -83,10 +121,22 @@ def record_receipts(items: list, views: dict) -> None:
             handler(item)
 
 
-@shared_task(name=transport.RECEIPT_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=transport.RECEIPT_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+             Strategy=BATCHING)
 def receipt(receipt: dict) -> None:
     """One receipt (messages sent before receipts were coalesced)."""
     record_receipts([receipt], {})
+
+
+@task_prerun.connect(weak=False)
+def drop_broken_connections(**_) -> None:
+    """Connections outlive tasks (CELERY_DB_REUSE_MAX): one an earlier task's error left unusable goes."""
+    for conn in connections.all(initialized_only=True):
+        if conn.errors_occurred:
+            if conn.is_usable():
+                conn.errors_occurred = False
+            else:
+                conn.close()
 
 
 # The command task lives with the command transport; importing it registers it with Celery.

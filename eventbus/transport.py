@@ -14,7 +14,15 @@ RECEIPT_QUEUE = "dashboard"
 PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.5}
 
 
-def send_delivery(context: str, envelope: dict, *, sent_at: str, attempt: int = 1, countdown: float | None = None) -> None:
+def send_deliveries(contexts, envelope: dict, *, sent_at: str) -> None:
+    """One delivery per subscribing context, all on one producer (one pooled broker connection)."""
+    with app.producer_or_acquire() as producer:
+        for context in contexts:
+            send_delivery(context, envelope, sent_at=sent_at, producer=producer)
+
+
+def send_delivery(context: str, envelope: dict, *, sent_at: str, attempt: int = 1, countdown: float | None = None,
+                  producer=None) -> None:
     app.send_task(
         DELIVER_TASK,
         args=[context, envelope],
@@ -25,6 +33,7 @@ def send_delivery(context: str, envelope: dict, *, sent_at: str, attempt: int = 
         queue=context,
         routing_key=context,
         countdown=countdown,
+        producer=producer,
         retry=True,
         retry_policy=PUBLISH_RETRY_POLICY,
     )
