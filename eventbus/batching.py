@@ -80,9 +80,15 @@ class _Batches:
             self.finish(consumer, context, reqs, ok=False)
 
     def finish(self, consumer, context: str, reqs, *, ok: bool) -> None:
+        current = getattr(consumer.task_consumer, "channel", None)
         for req in reqs:
             try:
-                if ok:
+                if getattr(req.message, "channel", current) is not current:
+                    # Fetched on a connection that has since been lost: the broker gives
+                    # it back by itself (its redelivery is a duplicate); acking on the
+                    # dead channel would only fail.
+                    pass
+                elif ok:
                     req.acknowledge()
                 else:  # back to the queue: its redelivery is a duplicate where it was written
                     req.reject(requeue=True)
