@@ -24,6 +24,9 @@ class LogEntry(models.Model):
     order_id = models.CharField(max_length=64, blank=True, default="")
     # An event: its envelope. A receipt: its fields other than the columns above (as_message puts them back).
     data = models.JSONField()
+    # An event: the times of its delivery to the dashboard itself (sent_at, received_at, started_at,
+    # finished_at, attempt). The row is that delivery's receipt: no receipt row of its own (own_receipt()).
+    delivery = models.JSONField(null=True, blank=True)
     recorded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -53,6 +56,23 @@ class LogEntry(models.Model):
         else:
             base["receipt"] = self.receipt()
         return base
+
+    def own_receipt(self) -> dict | None:
+        """An event's delivery to the dashboard, as the receipt the dashboard no longer stores apart."""
+        if self.kind != self.EVENT or not isinstance(self.delivery, dict):
+            return None
+        envelope = self.data if isinstance(self.data, dict) else {}
+        return {"event_id": self.event_id, "event_type": self.event_type, "producer": self.producer,
+                "correlation_id": self.correlation_id, "causation_id": self.causation_id,
+                "published_at": envelope.get("occurred_at"), "context": "dashboard", "outcome": "ok", "error": "",
+                "attempt": 1, "sent_at": None, "received_at": None, "started_at": None, "finished_at": None,
+                **self.delivery}
+
+    def own_receipt_message(self) -> dict | None:
+        receipt = self.own_receipt()
+        if receipt is None:
+            return None
+        return {"type": "receipt", "seq": self.seq, "recorded_at": self.recorded_at.isoformat(), "receipt": receipt}
 
     def receipt(self) -> dict:
         """A receipt entry's receipt, whole again."""

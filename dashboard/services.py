@@ -97,8 +97,12 @@ def order_id_of(payload) -> str:
     return value[:64] if isinstance(value, str) else ""
 
 
-def _event_entry(envelope) -> LogEntry:
+DELIVERY_FIELDS = ("sent_at", "received_at", "started_at", "finished_at", "attempt")
+
+
+def _event_entry(envelope, own_receipt: dict | None = None) -> LogEntry:
     return LogEntry(
+        delivery={k: own_receipt.get(k) for k in DELIVERY_FIELDS} if own_receipt else None,
         entry_key=f"event:{envelope.event_id}",
         kind=LogEntry.EVENT,
         event_id=envelope.event_id,
@@ -163,13 +167,15 @@ def views_merge(views: dict) -> None:
 
 
 def log_batch(items: list, views: dict | None = None) -> list[LogEntry]:
-    """Append events and receipts ([("event", envelope) | ("receipt", dict)], in the order
-    they came) with one bulk insert, fold changed view rows in; broadcast after the commit.
+    """Append events and receipts ([("event", envelope[, the dashboard's own receipt]) |
+    ("receipt", dict)], in the order they came) with one bulk insert, fold changed view rows
+    in; broadcast after the commit. The dashboard's own ok receipt of an event is kept in
+    the event's row (LogEntry.delivery), not in a row of its own.
 
     An entry already logged (a redelivery) is skipped by its entry_key. The rows are inserted
     in the order given, so seq follows it; the caller's transaction makes the batch one commit.
     """
-    rows = [_event_entry(value) if kind == "event" else _receipt_entry(value) for kind, value in items]
+    rows = [_event_entry(*value) if kind == "event" else _receipt_entry(value[0]) for kind, *value in items]
     with transaction.atomic(using=DB):
         keys = [row.entry_key for row in rows]
         seen = set(LogEntry.objects.using(DB).filter(entry_key__in=keys).values_list("entry_key", flat=True))

@@ -82,11 +82,12 @@ def write_batch(context: str, items: list) -> list:
             outcome.finished_at = finished
             if outcome.outcome == DEAD:
                 dead_letter(context, item.envelope, outcome.error, tries=1)
-            elif outcome.outcome == OK:
-                entries.append(("event", parsed[i]))
             results[i] = build_receipt(context, item.envelope, outcome, sent_at=item.sent_at,
                                        received_at=item.received_at, attempt=item.attempt)
-            entries.append(("receipt", results[i]))
+            if outcome.outcome == OK:  # the event's row is this delivery's receipt
+                entries.append(("event", parsed[i], results[i]))
+            else:
+                entries.append(("receipt", results[i]))
         writer(entries, views)
     return results
 

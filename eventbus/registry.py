@@ -47,7 +47,7 @@ def on_receipt(fn: Callable[[dict], None]) -> None:
 
 def on_batch(context: str, writer: Callable[[list, dict], None]) -> None:
     """`context` takes its events and the receipts in batches (eventbus/ingest.py):
-    writer([("event", envelope) | ("receipt", dict), ...], {context: changed view rows})
+    writer([("event", envelope, its delivery's receipt) | ("receipt", dict), ...], {context: changed view rows})
     runs inside the context's transaction, after the inbox rows of the new events."""
     _batch_writers[context] = writer
 

@@ -44,11 +44,17 @@ def test_a_batch_is_one_ordered_append_and_its_redelivery_a_no_op():
     assert [r["outcome"] for r in first[:2]] == ["ok", "ok"] and first[2] is None
     ids = [e["event_id"] for e in envs]
     rows = list(LogEntry.objects.using("dashboard").filter(event_id__in=ids).order_by("seq"))
-    # Events and their dashboard receipts in arrival order, then payments' receipts: seq follows it.
+    # Events in arrival order, then payments' receipts: seq follows it. The dashboard's own
+    # receipt of each event is that event's row.
     assert [(r.kind, r.context) for r in rows] == [
-        ("event", "orders"), ("receipt", "dashboard"), ("event", "orders"), ("receipt", "dashboard"),
-        ("receipt", "payments"), ("receipt", "payments")]
-    assert rows[4].as_message()["receipt"] == receipt_of(envs[0])  # whole again, though stored without its columns
+        ("event", "orders"), ("event", "orders"), ("receipt", "payments"), ("receipt", "payments")]
+    assert rows[2].as_message()["receipt"] == receipt_of(envs[0])  # whole again, though stored without its columns
+    own = rows[0].own_receipt()
+    assert (own["context"], own["outcome"], own["event_id"], own["received_at"]) == (
+        "dashboard", "ok", ids[0], "2026-11-27T10:00:00.000000Z")
+    from dashboard import selectors
+
+    assert [m["receipt"]["context"] for m in selectors.event_detail(ids[0])["receipts"]] == ["dashboard", "payments"]
     assert InboxMessage.objects.using("dashboard").filter(event_id__in=ids).count() == 2
 
     again = ingest.write_batch("dashboard", batch(envs))
@@ -58,7 +64,7 @@ def test_a_batch_is_one_ordered_append_and_its_redelivery_a_no_op():
     assert after.filter(kind="event").count() == 2
     assert after.filter(kind="receipt", context="payments").count() == 2
     assert list(after.filter(kind="receipt", context="dashboard").values_list("outcome", flat=True).order_by("seq")) == [
-        "ok", "ok", "duplicate", "duplicate"]
+        "duplicate", "duplicate"]
 
 
 def test_an_invalid_envelope_is_dead_lettered_and_the_rest_of_its_batch_is_logged():
