@@ -189,6 +189,10 @@ CELERY_TASK_CREATE_MISSING_QUEUES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fix-up closes every database connection around every task (a new
+# SQLite connection and its PRAGMAs each time); keep them for this many tasks instead.
+# eventbus.tasks closes one a failed task left unusable.
+CELERY_DB_REUSE_MAX = 1000
 # A message whose worker died unacknowledged comes back after this many seconds;
 # it must stay above the longest handler.
 EVENTFLOW_VISIBILITY_TIMEOUT = env_int("EVENTFLOW_VISIBILITY_TIMEOUT", 60)

@@ -16,6 +16,7 @@ _subscriptions: dict[str, dict[str, list[Handler]]] = {}
 _views: dict[str, Callable[[], dict]] = {}
 _receipt_handlers: list[Callable[[dict], None]] = []
 _sweeps: dict[str, list[Callable[[], int]]] = {}
+_batch_writers: dict[str, Callable[[list, dict], None]] = {}
 
 
 def subscribe(context: str, table: dict[str, Handler | list[Handler]]) -> None:
@@ -54,6 +55,17 @@ def register_sweep(context: str, fn: Callable[[], int]) -> None:
 
 def sweeps() -> dict[str, list[Callable[[], int]]]:
     return {context: list(jobs) for context, jobs in _sweeps.items()}
+
+
+def on_batch(context: str, writer: Callable[[list, dict], None]) -> None:
+    """`context` takes its events and the receipts in batches (eventbus/ingest.py):
+    writer([("event", envelope, its delivery's receipt) | ("receipt", dict), ...], {context: changed view rows})
+    runs inside the context's transaction, after the inbox rows of the new events."""
+    _batch_writers[context] = writer
+
+
+def batch_writer(context: str) -> Callable[[list, dict], None] | None:
+    return _batch_writers.get(context)
 
 
 def receipt_handlers() -> list[Callable[[dict], None]]:

@@ -53,8 +53,9 @@ def _deliver_to(subscribers, envelope: dict) -> str:
     """Hand one delivery per subscriber to the broker; returns the broker epoch. Raises if it is down."""
     epoch = current_epoch()
     sent_at = _iso(timezone.now())
-    for subscriber in subscribers:
-        transport.send_delivery(subscriber, envelope, sent_at=sent_at)
+    # The observer last: a business subscriber's delivery should not wait behind the dashboard's send.
+    ordered = sorted(subscribers, key=lambda s: s == transport.RECEIPT_QUEUE)
+    transport.send_deliveries(ordered, envelope, sent_at=sent_at)
     broker.mark_sent([envelope["event_id"]])  # after the deliveries: see confirm_and_redeliver
     return epoch
 

@@ -5,7 +5,7 @@ import {Graph} from "./graph.js";
 import {ViewPanels} from "./panels.js";
 import {Lab} from "./lab.js";
 import {Charts} from "./charts.js";
-import {formatMs, h, msBetween, shortId} from "./dom.js";
+import {formatMs, getJSON, h, msBetween, shortId} from "./dom.js";
 
 const MAX_DELIVERIES = 14;
 const list = document.getElementById("deliveries");
@@ -65,10 +65,14 @@ const stream = new EventStream({
     if (!replay) graph.addEntries(entries);
     for (const entry of entries) {
       if (entry.type === "event" && entry.envelope?.event_type === "InventoryChanged") panels.inventoryChanged(entry.envelope.payload);
-      if (entry.type === "receipt" && entry.receipt && entry.receipt.view && typeof entry.receipt.view === "object") {
-        panels.update(entry.receipt.context, entry.receipt.view);
-      }
     }
+  },
+  onViews: (views) => { for (const [context, changes] of Object.entries(views)) panels.merge(context, changes); },
+  // A gap may have swallowed a views message: read the views again.
+  onRecovered: () => {
+    getJSON("/api/contexts/").then((body) => {
+      for (const context of body.contexts || []) panels.merge(context.name, context.view || {});
+    }).catch(() => {});
   },
 }).start();
 window.eventflowStream = stream; // for the browser tests and the curious

@@ -261,6 +261,10 @@ export class Graph {
     }
     // Bounded: the oldest deliveries in flight give way (their receipt may never come).
     while (this.inFlight.size > MAX_IN_FLIGHT) this.drop(this.inFlight.values().next().value);
+    // An event in the log is its delivery to the dashboard: that row is the dashboard's receipt.
+    const key = `${envelope.event_id}|dashboard`;
+    const own = this.inFlight.get(key);
+    if (own) this.complete(own, {outcome: "ok", context: "dashboard", event_id: envelope.event_id}, now);
   }
 
   addReceipt(receipt, now) {
