@@ -55,8 +55,9 @@ class Envelope:
         return trace_id_of(self.traceparent)
 
 
-def trace_id_of(traceparent: str | None) -> str | None:
-    return traceparent.split("-")[1] if traceparent else None
+def trace_id_of(traceparent) -> str | None:
+    """The trace id of a W3C traceparent; None for none or a malformed one."""
+    return traceparent.split("-")[1] if isinstance(traceparent, str) and _TRACEPARENT.match(traceparent) else None
 
 
 def _now_iso() -> str:
