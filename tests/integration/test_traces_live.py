@@ -107,3 +107,28 @@ def test_one_order_is_one_trace_from_the_post_to_order_confirmed_across_processe
     # The dashboard's trace of the order names that trace id and links it (EVENTFLOW_TRACE_URL).
     assert logged["trace_id"] == trace_id
     assert logged["trace_url"] == TRACE_URL.format(trace_id=trace_id)
+
+    # The command-driven mode: each command's span in the sender (inside the POST), its
+    # execution in the owner's worker as that span's child, and the reply inside the execution.
+    status, body = traced_stack.request("/api/orders/", {
+        "customer": {"name": "Run Stack", "email": "run@example.com"},
+        "lines": [{"sku": wait_for(stocked_sku, timeout=60, interval=0.5, message="a product in stock"), "qty": 1}],
+        "payment_token": "tok_visa", "mode": "command",
+    })
+    assert status == 200 and body["status"] == "CONFIRMED", (status, body)
+
+    def commands_exported():
+        spans = receiver.snapshot()
+        done = {"reply ReserveStock", "reply AuthorizePayment"} <= {s["name"] for s in spans}
+        return spans if done else None
+
+    spans = wait_for(commands_exported, timeout=120, interval=0.5, message="the spans of the command-driven order")
+    by_id = {s["span_id"]: s for s in spans}
+    for command, owner in (("ReserveStock", "worker-inventory"), ("AuthorizePayment", "worker-payments")):
+        reply = next(s for s in spans if s["name"] == f"reply {command}")
+        chain = ancestors(reply, by_id)
+        assert [s["name"] for s in chain[-3:]] == [f"command {command}", f"execute {command}", f"reply {command}"]
+        assert chain[0]["kind"] == SERVER and chain[0]["name"].startswith("POST") and chain[0]["trace_id"] != trace_id
+        assert chain[-2]["resource"]["eventflow.process"] == owner
+        assert chain[-3]["resource"]["eventflow.process"] == "web"
+
