@@ -22,7 +22,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from eventbus import broker, registry, tracing, transport
+from eventbus import broker, registry, transport
+from eventbus import tracing
 from eventbus.models import DeadLetter, InboxMessage, OutboxMessage
 
 log = logging.getLogger("eventbus.relay")
