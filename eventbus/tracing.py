@@ -56,7 +56,9 @@ def setup(process: str, *, http: bool = False) -> bool:
     if http:
         from opentelemetry.instrumentation.django import DjangoInstrumentor
 
-        DjangoInstrumentor().instrument(tracer_provider=_provider)
+        # Probes and scrapes (every few seconds) are no one's request worth a trace.
+        DjangoInstrumentor().instrument(tracer_provider=_provider, excluded_urls=os.environ.get(
+            "OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "/healthz,/metrics,/static/"))
     return True
 
 
@@ -108,6 +110,7 @@ def traced_send(fn):
     def send(subscribers, envelope, *args, **kwargs):
         if _tracer is None:
             return fn(subscribers, envelope, *args, **kwargs)
+        subscribers = list(subscribers)
         with _tracer.start_as_current_span(
             f"send {envelope.get('event_type')}", context=_parent(envelope), kind=_SpanKind.PRODUCER,
             attributes={**_event_attributes(envelope), "messaging.operation.type": "send",

@@ -44,6 +44,7 @@ def test_one_order_is_one_trace_from_the_post_to_order_confirmed_across_processe
         status, body = traced_stack.request("/api/products/")
         return next((p["sku"] for p in body.get("products", []) if int(p.get("available", 0)) > 0), None)
 
+    assert traced_stack.healthz()[0] == 200  # a probe: not traced
     order_id = traced_stack.place_order(wait_for(stocked_sku, timeout=120, interval=0.5, message="a product in stock"))
 
     def confirmed():
@@ -56,6 +57,7 @@ def test_one_order_is_one_trace_from_the_post_to_order_confirmed_across_processe
     by_id = {s["span_id"]: s for s in spans}
 
     # The POST is the root; its trace is the order's.
+    assert [s["name"] for s in spans if s["kind"] == SERVER and "healthz" in s["name"]] == []
     posts = [s for s in spans if s["kind"] == SERVER and s["name"].startswith("POST") and "api/orders" in s["name"]]
     assert len(posts) == 1, [s["name"] for s in spans if s["kind"] == SERVER]
     post = posts[0]
