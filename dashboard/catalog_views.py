@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from contracts import RestockDemoCatalog
 from dashboard import catalog
 from eventbus import asyncapi
-from eventbus.commands import CommandTimeout, send_command
+from eventbus.commands import CommandFailed, send_command
 
 # Where the restock form may send the browser back to.
 RESTOCK_RETURN = {"/", "/orders/new/"}
@@ -43,7 +43,7 @@ def restock_demo_catalog(request: HttpRequest):
     try:
         sent = send_command(RestockDemoCatalog(sku_prefix="DEMO"), sender="dashboard",
                             timeout=settings.EVENTFLOW_COMMAND_TIMEOUT)
-    except CommandTimeout as exc:
+    except CommandFailed as exc:  # no answer in time, or the broker failed
         messages.error(request, f"Restock not done: {exc}")
         return redirect(back)
     reply = sent.reply

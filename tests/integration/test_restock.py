@@ -113,3 +113,15 @@ def test_admin_action_restocks_the_selected_demo_products(stack, live_db):
                           follow=True)
     assert response.status_code == 200 and "1 product(s) restocked" in response.content.decode()
     assert restocks(f"{prefix}-POSTER") == [LEVEL["POSTER"]]
+
+
+def test_staff_restock_with_the_broker_down_says_so_instead_of_failing(stack, live_db):
+    staff = Client()
+    staff.force_login(get_user_model().objects.create_user(username=f"staff-{uuid.uuid4().hex[:8]}", is_staff=True))
+    stack.redis.kill()
+    try:
+        response = staff.post("/catalog/restock/", {"next": "/"}, follow=True)
+    finally:
+        stack.redis.start()
+    assert response.redirect_chain == [("/", 302)]
+    assert "Restock not done" in response.content.decode()

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from contracts import RestockDemoCatalog
-from eventbus.commands import CommandTimeout, send_command
+from eventbus.commands import CommandFailed, send_command
 from orders.models import Order
 from orders.selectors import product_list, reason_category
 from orders.services import order_place
@@ -90,7 +90,7 @@ class Command(BaseCommand):
         try:
             reply = send_command(RestockDemoCatalog(sku_prefix=prefix), sender="orders",
                                  timeout=max(settings.EVENTFLOW_COMMAND_TIMEOUT, 10.0)).reply
-        except CommandTimeout as exc:
+        except CommandFailed as exc:  # no answer in time, or the broker failed
             raise CommandError(f"restock not done: {exc}") from exc
         if not reply.get("ok"):
             raise CommandError(f"restock not done: {reply.get('reason') or reply.get('outcome')}")
