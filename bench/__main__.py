@@ -22,7 +22,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--samples", type=int, default=200, help="latency samples of the baseline and event hops")
     p.add_argument("--burst", type=int, default=2000, help="tasks in the baseline burst")
     p.add_argument("--orders", type=int, default=40, help="orders timed end to end at a light rate")
-    p.add_argument("--clients", type=int, default=50, help="websocket clients of the fan-out test")
+    p.add_argument("--clients", default="50,100", help="websocket clients of the fan-out test, one phase per count (default 50,100)")
     p.add_argument("--fanout-step", type=float, default=10, help="seconds of each fan-out rate step")
     p.add_argument("--only", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
     p.add_argument("--profile", action="store_true",

@@ -48,8 +48,13 @@ def baseline_burst(broker, *, tasks: int, stack=None) -> dict:
     app, key = _app(), f"bench:burst:{uuid.uuid4()}"
     queues = list(CONTEXT_QUEUES)
     wait_broker_quiet(broker)
+    from eventbus.control import workers_of
+
+    # Each queue's own worker only: add_consumer without a destination would make every
+    # worker consume every queue for the rest of the run.
+    owners = {queue: workers_of(queue) for queue in queues}
     for queue in queues:
-        app.control.cancel_consumer(queue, reply=True, limit=1, timeout=5)
+        app.control.cancel_consumer(queue, destination=owners[queue], reply=True, timeout=5)
     try:
         sent_started = time.time()
         for i in range(tasks):
@@ -60,7 +65,7 @@ def baseline_burst(broker, *, tasks: int, stack=None) -> dict:
         cpu = CpuMeter(stack).start() if stack else None
         started = time.time()
         for queue in queues:
-            app.control.add_consumer(queue, reply=False)
+            app.control.add_consumer(queue, destination=owners[queue], reply=True, timeout=5)
     deadline = time.monotonic() + 120 + tasks / 50
     while records().llen(key) < tasks:
         if time.monotonic() > deadline:

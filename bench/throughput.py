@@ -200,6 +200,7 @@ def sustained(stack, broker, *, duration: float, baseline: dict | None, say, pro
         "deliveries_per_s": best["deliveries_per_s"] if best else None,
         "tasks_per_s": best["tasks_per_s"] if best else None,
         "deliveries_per_order": best["deliveries_per_order"] if best else None,
+        "cpu_ms_per_delivery": (best.get("cpu_per_delivery") or {}).get("total_ms") if best else None,
         # False when even the last step held: the true ceiling is higher than the figure.
         "ceiling_found": bool(steps) and not steps[-1]["sustained"],
         "steps": steps,

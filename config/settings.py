@@ -1,6 +1,7 @@
 """Django settings for eventflow. Everything comes from the environment (see README)."""
 
 import ipaddress
+import os
 import re
 
 from django.core.exceptions import ImproperlyConfigured
@@ -64,6 +65,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files before anything else looks at the request (sessions, CSRF, auth).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -92,6 +95,10 @@ TEMPLATES = [
 
 DATA_DIR = data_dir()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Prometheus multiprocess mode: every process of the stack writes its metrics here and one
+# scrape of /metrics sums them (eventbus/telemetry.py). Read by prometheus-client at import.
+PROMETHEUS_MULTIPROC_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(DATA_DIR / "prometheus"))
+os.makedirs(PROMETHEUS_MULTIPROC_DIR, exist_ok=True)
 # Django's advice for ASGI: no persistent connections in the ASGI process (each thread of
 # its executor would keep its own, forever); config/asgi.py sets EVENTFLOW_ASGI before the
 # settings load. Workers keep theirs.
@@ -111,6 +118,16 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
+# whitenoise serves /static/ from Daphne. Debug off: compressed, hashed names from STATIC_ROOT,
+# filled by `manage.py collectstatic` (make run and the test suite run it before Daphne starts).
+# Debug on: straight from static/ and the apps, re-read on every request.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+                    else "config.staticstorage.HashedStaticStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGIN_URL = "/admin/login/"
 
@@ -172,6 +189,10 @@ CELERY_TASK_CREATE_MISSING_QUEUES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fix-up closes every database connection around every task (a new
+# SQLite connection and its PRAGMAs each time); keep them for this many tasks instead.
+# eventbus.tasks closes one a failed task left unusable.
+CELERY_DB_REUSE_MAX = 1000
 # A message whose worker died unacknowledged comes back after this many seconds;
 # it must stay above the longest handler.
 EVENTFLOW_VISIBILITY_TIMEOUT = env_int("EVENTFLOW_VISIBILITY_TIMEOUT", 60)
@@ -190,6 +211,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # --- The event bus -------------------------------------------------------------
 EVENTFLOW_MAX_TRIES = env_int("EVENTFLOW_MAX_TRIES", 5)
 EVENTFLOW_RETRY_BACKOFF = env_float("EVENTFLOW_RETRY_BACKOFF", 0.5)  # seconds, doubled each try
+# Tries for a transient database error ("database is locked") before the event is parked;
+# their backoff stops doubling at the longest delay of the EVENTFLOW_MAX_TRIES chain.
+EVENTFLOW_TRANSIENT_TRIES = env_int("EVENTFLOW_TRANSIENT_TRIES", 20)
+# A message a worker took this many times without finishing (it kills its worker) is dead-lettered.
+EVENTFLOW_MAX_DELIVERIES = env_int("EVENTFLOW_MAX_DELIVERIES", 3)
 EVENTFLOW_SWEEP_INTERVAL = env_float("EVENTFLOW_SWEEP_INTERVAL", 1.0)
 # An outbox row not sent this many seconds after commit is the sweep's to send.
 EVENTFLOW_SWEEP_GRACE = env_float("EVENTFLOW_SWEEP_GRACE", 2.0)
@@ -200,9 +226,26 @@ EVENTFLOW_REDELIVER_AFTER = env_float("EVENTFLOW_REDELIVER_AFTER", 300.0)
 # --- The comparison lab ----------------------------------------------------------
 # How long a command-driven order waits for each reply before it gives up.
 EVENTFLOW_COMMAND_TIMEOUT = env_float("EVENTFLOW_COMMAND_TIMEOUT", 5.0)
+# A command-driven order still PENDING this long after every command it may send
+# timed out (its sender died) is rejected by the sweep.
+EVENTFLOW_COMMAND_MARGIN = env_float("EVENTFLOW_COMMAND_MARGIN", 10.0)
 # Orders' pre-payment stock check: "local" (its view) or "remote" (ask inventory);
 # the dashboard's switch overrides it at run time (eventbus.flags).
 EVENTFLOW_STOCK_CHECK = env_str("EVENTFLOW_STOCK_CHECK", "local")
+
+# --- Retention (eventbus/retention.py, dashboard/retention.py; README "Retention") ----
+DAY = 86400.0
+# How often the relay sweep process applies the policy.
+EVENTFLOW_RETENTION_INTERVAL = env_float("EVENTFLOW_RETENTION_INTERVAL", 60.0)
+# Confirmed outbox rows (every subscriber has the event) are kept this long for replays.
+EVENTFLOW_RETENTION_OUTBOX = env_float("EVENTFLOW_RETENTION_OUTBOX", 7 * DAY)
+# Inbox rows (and rejection markers) must outlive every redelivery (checked below).
+EVENTFLOW_RETENTION_INBOX = env_float("EVENTFLOW_RETENTION_INBOX", 7 * DAY)
+# Dead letters stay until handled (retried), then this long.
+EVENTFLOW_RETENTION_DEAD_LETTERS = env_float("EVENTFLOW_RETENTION_DEAD_LETTERS", 30 * DAY)
+# The dashboard log (and control actions): by age, and by count.
+EVENTFLOW_RETENTION_DASHBOARD = env_float("EVENTFLOW_RETENTION_DASHBOARD", 7 * DAY)
+EVENTFLOW_RETENTION_DASHBOARD_ROWS = env_int("EVENTFLOW_RETENTION_DASHBOARD_ROWS", 200_000)
 
 LOGGING = {
     "version": 1,
@@ -215,3 +258,11 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# Settings that must agree with each other: refuse to start, saying which rule broke.
+from config.consistency import settings_problems  # noqa: E402
+
+if _problems := settings_problems(globals()):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("inconsistent eventflow settings:\n- " + "\n- ".join(_problems))

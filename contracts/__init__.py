@@ -24,6 +24,7 @@ from contracts.commands import (
     CommitStock,
     ReleaseStock,
     ReserveStock,
+    RestockDemoCatalog,
     VoidPayment,
 )
 from contracts.envelope import Envelope, build_envelope, parse_envelope
@@ -46,6 +47,7 @@ __all__ = [
     "CommitStock",
     "ReleaseStock",
     "ReserveStock",
+    "RestockDemoCatalog",
     "VoidPayment",
     "command_class",
     "command_types",

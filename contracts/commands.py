@@ -87,3 +87,16 @@ class VoidPayment:
     schema_version: ClassVar[int] = 1
     owner: ClassVar[str] = "payments"
     order_id: str
+
+
+@register_command
+@dataclass(frozen=True)
+class RestockDemoCatalog:
+    """Bring every product of the demo catalog under `sku_prefix` back to its starting stock
+    (inventory publishes InventoryChanged for each). Sent by staff from the dashboard and by
+    `simulate --restock`. Reply: ok + created, restocked [{sku, added}]."""
+
+    schema_version: ClassVar[int] = 1
+    owner: ClassVar[str] = "inventory"
+    senders: ClassVar[tuple[str, ...]] = ("dashboard", "orders")
+    sku_prefix: str

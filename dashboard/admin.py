@@ -28,7 +28,7 @@ class LogEntryAdmin(ReadOnlyContextAdmin):
 
     @admin.display(description="data")
     def pretty_data(self, obj):
-        return _pretty(obj.data)
+        return _pretty(obj.data if obj.kind == obj.EVENT else obj.receipt())
 
 
 @admin.register(ContextView)

@@ -8,4 +8,4 @@ class DashboardConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from dashboard import handlers  # noqa: F401  registers the subscriptions
+        from dashboard import handlers, retention  # noqa: F401  registers the subscriptions and pruning

@@ -1,8 +1,9 @@
-"""The dashboard subscribes to every event and to every delivery receipt."""
+"""The dashboard subscribes to every event and to every delivery receipt, and takes
+both in batches (eventbus/ingest.py): one transaction and one bulk insert per batch."""
 
 from dashboard import services
 from eventbus import subscribe
-from eventbus.registry import ALL_EVENTS, on_receipt
+from eventbus.registry import ALL_EVENTS, on_batch, on_receipt
 
 
 def record_event(event, envelope):
@@ -11,3 +12,4 @@ def record_event(event, envelope):
 
 subscribe("dashboard", {ALL_EVENTS: record_event})
 on_receipt(services.log_receipt)
+on_batch("dashboard", services.log_batch)

@@ -46,7 +46,7 @@ def order_metrics(rows: list[LogEntry]) -> dict | None:
         return None
     business_commands = [c for c in commands if c.event_type not in QUERIES]
     mode = "command" if business_commands else "event"
-    answered = [r for r in replies if r.outcome not in ("timeout", "expired")]
+    answered = [r for r in replies if r.outcome not in ("timeout", "unsent", "expired")]
     # The causal chain of events that ends in the decision: one hop per delivery along it.
     chain, cursor = [], decision
     while cursor is not None and len(chain) < 50:
@@ -70,7 +70,7 @@ def order_metrics(rows: list[LogEntry]) -> dict | None:
     start = min(starts) if starts else None
     end = _time((decision.data or {}).get("occurred_at")) if decision else None
     reason = ((decision.data or {}).get("payload") or {}).get("reason", "") if decision else ""
-    timed_out = any(r.outcome == "timeout" for r in replies)
+    timed_out = any(r.outcome in ("timeout", "unsent") for r in replies)  # no answer, whatever the cause
     return {
         "order_id": order_id,
         "correlation_id": rows[0].correlation_id if rows else "",

@@ -85,6 +85,12 @@ def receipts_of(event_id: str) -> list[LogEntry]:
     return list(LogEntry.objects.using(DB).filter(kind=LogEntry.RECEIPT, event_id=event_id).order_by("seq"))
 
 
+def receipt_messages(event: LogEntry | None, receipts: list[LogEntry]) -> list[dict]:
+    """Receipts of an event as messages, the dashboard's own (kept in the event's row) first."""
+    own = event.own_receipt_message() if event is not None else None
+    return ([own] if own else []) + [r.as_message() for r in receipts]
+
+
 def causation_chain(entry: LogEntry) -> list[LogEntry]:
     """The events that led to `entry`, root first, ending with `entry` itself.
 
@@ -134,7 +140,7 @@ def event_detail(event_id: str) -> dict | None:
         return None
     return {
         "event": entry.as_message(),
-        "receipts": [r.as_message() for r in receipts_of(event_id)],
+        "receipts": receipt_messages(entry, receipts_of(event_id)),
         "chain": [e.as_message() for e in causation_chain(entry)],
         "caused": [e.as_message() for e in caused_by(event_id)],
         "links": admin_links(entry),
@@ -224,6 +230,10 @@ def trace(order_id: str) -> dict | None:
     for r in rows:
         if r.kind == LogEntry.RECEIPT:
             receipts.setdefault(r.event_id, []).append({**r.as_message(), "latency": hop_latency(r.data)})
+        elif (own := r.own_receipt_message()) is not None:
+            receipts.setdefault(r.event_id, []).append({**own, "latency": hop_latency(own["receipt"])})
+    for items in receipts.values():
+        items.sort(key=lambda m: m["seq"])
     # In the order things happened (the log's order is the order the dashboard heard of them).
     by_time = sorted(events, key=lambda e: (_time((e.data or {}).get("occurred_at")) or e.recorded_at, e.seq))
     timeline = [{**e.as_message(), "receipts": receipts.pop(e.event_id, [])} for e in by_time]
@@ -264,6 +274,12 @@ class _ReceiptTally:
                 rows = (LogEntry.objects.using(DB)
                         .filter(kind=LogEntry.RECEIPT, seq__gt=self.upto, seq__lte=top)
                         .values("context", "outcome").annotate(n=Count("seq"), last=Max("recorded_at")))
+                # The dashboard's own ok receipts are its event rows (LogEntry.delivery).
+                own = (LogEntry.objects.using(DB)
+                       .filter(kind=LogEntry.EVENT, delivery__isnull=False, seq__gt=self.upto, seq__lte=top)
+                       .aggregate(n=Count("seq"), last=Max("recorded_at")))
+                if own["n"]:
+                    rows = [*rows, {"context": "dashboard", "outcome": "ok", **own}]
                 for row in rows:
                     per = self.counts.setdefault(row["context"], {})
                     per[row["outcome"]] = per.get(row["outcome"], 0) + row["n"]

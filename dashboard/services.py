@@ -9,7 +9,7 @@ import threading
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from dashboard.models import ContextView, LogEntry
 
@@ -73,12 +73,15 @@ class _Broadcaster:
 _broadcaster = _Broadcaster()
 
 
-def broadcast(entries: list[LogEntry]) -> None:
-    """Send appended entries to every connected websocket (best effort: clients fill gaps by seq)."""
+def broadcast(entries: list[LogEntry], views: dict | None = None) -> None:
+    """Send appended entries (and changed view rows) to every connected websocket
+    (best effort: clients fill gaps by seq)."""
     layer = get_channel_layer()
-    if layer is None or not entries:
+    if layer is None or not (entries or views):
         return
     items = [entry.as_message() for entry in entries]
+    if views:
+        items.append({"type": "views", "views": views})
     try:
         if type(layer).__module__.startswith("channels_redis"):
             _broadcaster.submit(layer, items)
@@ -88,23 +91,18 @@ def broadcast(entries: list[LogEntry]) -> None:
         log.warning("broadcast of %s entries failed: %s", len(entries), exc)
 
 
-def _append(**fields) -> LogEntry | None:
-    try:
-        with transaction.atomic(using=DB):
-            return LogEntry.objects.using(DB).create(**fields)
-    except IntegrityError:
-        return None  # already logged: a redelivery
-
-
 def order_id_of(payload) -> str:
     """The order an event is about (payload.order_id), or "" (indexed: traces look orders up by it)."""
     value = payload.get("order_id") if isinstance(payload, dict) else None
     return value[:64] if isinstance(value, str) else ""
 
 
-def log_event(envelope) -> LogEntry | None:
-    """Append an envelope to the log (called by the dashboard's handler for every event)."""
-    entry = _append(
+DELIVERY_FIELDS = ("sent_at", "received_at", "started_at", "finished_at", "attempt")
+
+
+def _event_entry(envelope, own_receipt: dict | None = None) -> LogEntry:
+    return LogEntry(
+        delivery={k: own_receipt.get(k) for k in DELIVERY_FIELDS} if own_receipt else None,
         entry_key=f"event:{envelope.event_id}",
         kind=LogEntry.EVENT,
         event_id=envelope.event_id,
@@ -116,33 +114,92 @@ def log_event(envelope) -> LogEntry | None:
         order_id=order_id_of(envelope.payload),
         data=envelope.as_dict(),
     )
-    if entry is not None:
-        transaction.on_commit(lambda: broadcast([entry]), using=DB)
-    return entry
 
 
-def log_receipt(receipt: dict) -> LogEntry | None:
-    """Append a delivery receipt; keep the context's latest local view."""
+def _receipt_entry(receipt: dict) -> LogEntry:
     key = ":".join(
         str(receipt.get(k, "")) for k in ("event_id", "context", "attempt", "outcome", "finished_at")
     )
+    return LogEntry(
+        entry_key=f"receipt:{key}"[:200],
+        kind=LogEntry.RECEIPT,
+        event_id=str(receipt.get("event_id", ""))[:64],
+        event_type=str(receipt.get("event_type", ""))[:100],
+        producer=str(receipt.get("producer", ""))[:50],
+        context=str(receipt.get("context", ""))[:50],
+        correlation_id=str(receipt.get("correlation_id", ""))[:64],
+        causation_id=receipt.get("causation_id"),
+        outcome=str(receipt.get("outcome", ""))[:20],
+        data={k: v for k, v in receipt.items() if k not in LogEntry.RECEIPT_COLUMNS and k != "view"},
+    )
+
+
+def _merge_rows(stored: dict, changes: dict) -> dict:
+    """Changed view rows over the stored view, by key; a row with a lower version never replaces a higher one."""
+    merged = {section: dict(rows) if isinstance(rows, dict) else rows for section, rows in stored.items()}
+    for section, rows in changes.items():
+        if not isinstance(rows, dict):
+            continue
+        target = merged.setdefault(section, {})
+        if not isinstance(target, dict):
+            target = merged[section] = {}
+        for key, row in rows.items():
+            old = target.get(key)
+            if isinstance(old, dict) and isinstance(row, dict) and "version" in old and "version" in row:
+                try:
+                    if int(old["version"]) > int(row["version"]):
+                        continue
+                except (TypeError, ValueError):
+                    pass
+            target[key] = row
+    return merged
+
+
+def views_merge(views: dict) -> None:
+    """Fold changed rows into each context's stored view (the snapshot's and /api/contexts/' `view`)."""
+    for context, changes in views.items():
+        if not isinstance(changes, dict) or not changes:
+            continue
+        row = ContextView.objects.using(DB).filter(context=str(context)[:50]).first()
+        merged = _merge_rows(row.view if row is not None and isinstance(row.view, dict) else {}, changes)
+        ContextView.objects.using(DB).update_or_create(
+            context=str(context)[:50], defaults={"view": merged, "seq": row.seq if row is not None else 0})
+
+
+def log_batch(items: list, views: dict | None = None) -> list[LogEntry]:
+    """Append events and receipts ([("event", envelope[, the dashboard's own receipt]) |
+    ("receipt", dict)], in the order they came) with one bulk insert, fold changed view rows
+    in; broadcast after the commit. The dashboard's own ok receipt of an event is kept in
+    the event's row (LogEntry.delivery), not in a row of its own.
+
+    An entry already logged (a redelivery) is skipped by its entry_key. The rows are inserted
+    in the order given, so seq follows it; the caller's transaction makes the batch one commit.
+    """
+    rows = [_event_entry(*value) if kind == "event" else _receipt_entry(value[0]) for kind, *value in items]
     with transaction.atomic(using=DB):
-        entry = _append(
-            entry_key=f"receipt:{key}"[:200],
-            kind=LogEntry.RECEIPT,
-            event_id=str(receipt.get("event_id", ""))[:64],
-            event_type=str(receipt.get("event_type", ""))[:100],
-            producer=str(receipt.get("producer", ""))[:50],
-            context=str(receipt.get("context", ""))[:50],
-            correlation_id=str(receipt.get("correlation_id", ""))[:64],
-            causation_id=receipt.get("causation_id"),
-            outcome=str(receipt.get("outcome", ""))[:20],
-            data=receipt,
-        )
-        if entry is not None and isinstance(receipt.get("view"), dict):
-            ContextView.objects.using(DB).update_or_create(
-                context=entry.context, defaults={"view": receipt["view"], "seq": entry.seq}
-            )
-    if entry is not None:
-        broadcast([entry])
-    return entry
+        keys = [row.entry_key for row in rows]
+        seen = set(LogEntry.objects.using(DB).filter(entry_key__in=keys).values_list("entry_key", flat=True))
+        fresh = []
+        for row in rows:
+            if row.entry_key not in seen:
+                seen.add(row.entry_key)
+                fresh.append(row)
+        created = LogEntry.objects.using(DB).bulk_create(fresh)
+        if views:
+            views_merge(views)
+        if created or views:
+            transaction.on_commit(lambda: broadcast(created, views), using=DB)
+    return created
+
+
+def log_event(envelope) -> LogEntry | None:
+    """Append an envelope to the log (the dashboard's handler, when not batching)."""
+    created = log_batch([("event", envelope)])
+    return created[0] if created else None
+
+
+def log_receipt(receipt: dict) -> LogEntry | None:
+    """Append one delivery receipt (its `view`, if an old message carries one, is not kept)."""
+    receipt = {k: v for k, v in receipt.items() if k != "view"}
+    created = log_batch([("receipt", receipt)])
+    return created[0] if created else None

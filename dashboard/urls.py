@@ -1,10 +1,14 @@
-from django.urls import path, re_path
+from django.urls import path
 
-from dashboard import control_views, views
+from dashboard import catalog_views, control_views, timeseries, views
 
 urlpatterns = [
     path("", views.graph_page, name="graph"),
     path("events/", views.log_page, name="event-log"),
+    path("catalog/", catalog_views.catalog_page, name="catalog"),
+    path("catalog/restock/", catalog_views.restock_demo_catalog, name="catalog-restock"),
+    path("api/asyncapi.json", catalog_views.api_asyncapi, name="api-asyncapi"),
+    path("api/timeseries/", timeseries.api_timeseries, name="api-timeseries"),
     path("orders/<str:order_id>/", views.trace_page, name="order-trace"),
     path("api/events/", views.api_events, name="api-events"),
     path("api/events/<str:event_id>/", views.api_event_detail, name="api-event-detail"),
@@ -18,6 +22,4 @@ urlpatterns = [
     path("api/dead-letters/<str:context>/<int:letter_id>/retry", control_views.dead_letter_retry,
          name="api-dead-letter-retry"),
     path("healthz", views.healthz, name="healthz"),
-    # Daphne serves no static files by itself (only `runserver` does); see views.static_file.
-    re_path(r"^static/(?P<path>.+)$", views.static_file, name="static"),
 ]

@@ -14,7 +14,6 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, JsonResponse
-from django.contrib.staticfiles.views import serve as serve_static
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -31,19 +30,6 @@ MAX_QUERY = 200
 
 def _json(request: HttpRequest, data: dict, status: int = 200) -> JsonResponse:
     return JsonResponse(for_viewer(data, request.user), status=status)
-
-
-@require_GET
-def static_file(request: HttpRequest, path: str):
-    """/static/<path>: the app's and Django's static files, found by the staticfiles finders.
-
-    Daphne serves only the ASGI app, so without this the pages would load no
-    script or style. Fine for the embedded run and the demo; a deployment in front
-    of a CDN or web server would serve STATIC_ROOT there instead.
-    """
-    response = serve_static(request, path, insecure=True)
-    response["Cache-Control"] = "no-cache"
-    return response
 
 
 # --- pages -----------------------------------------------------------------------

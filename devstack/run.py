@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -147,6 +148,7 @@ def prepare_databases(env: dict[str, str], stop: StopRequested) -> str:
             raise SystemExit(f"eventflow: manage.py {' '.join(args)} failed (exit code {result.returncode})")
         return result.stdout or ""
 
+    step("collectstatic", "--noinput", "--verbosity", "0")  # whitenoise serves STATIC_ROOT's hashed files
     for name in ("ensure_databases", "migrate_all", "seed_demo"):
         if stop:
             return ""
@@ -340,6 +342,7 @@ def main() -> int:
     data = data_dir()
     lock = acquire_lock(data / ".run" / "eventflow.lock", port)  # noqa: F841 (held open)
     ensure_port_free(port)
+    shutil.rmtree(os.environ.get("PROMETHEUS_MULTIPROC_DIR", data / "prometheus"), ignore_errors=True)  # an earlier run's metrics
 
     env = dict(os.environ)
     supervisor = Supervisor(env=env)

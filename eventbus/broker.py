@@ -55,3 +55,45 @@ def epoch() -> str:
         conn.set(EPOCH_KEY, uuid.uuid4().hex, nx=True)
         current = conn.get(EPOCH_KEY)
     return current.decode()
+
+
+def _sent_key(event_id) -> str:
+    return f"eventflow:sent:{event_id}"
+
+
+SENT_MARK_TTL = 3600  # seconds; a mark gone while its event is still unconfirmed only costs a resend
+
+
+def mark_sent(event_ids) -> None:
+    """Written after an event's deliveries: if the broker loses a tail of its writes, it loses
+    this mark with (or after) the deliveries, so a sent event without its mark was lost."""
+    pipe = client().pipeline(transaction=False)
+    for event_id in event_ids:
+        pipe.set(_sent_key(event_id), 1, ex=SENT_MARK_TTL)
+    pipe.execute()
+
+
+def sent_marks(event_ids) -> set[str]:
+    """The event ids among `event_ids` whose sent mark the broker still has."""
+    event_ids = [str(e) for e in event_ids]
+    pipe = client().pipeline(transaction=False)
+    for event_id in event_ids:
+        pipe.exists(_sent_key(event_id))
+    return {event_id for event_id, found in zip(event_ids, pipe.execute()) if found}
+
+
+def clear_sent_marks(event_ids) -> None:
+    """Confirmed events need their marks no more: Redis holds marks only of events in flight."""
+    if event_ids:
+        client().delete(*[_sent_key(e) for e in event_ids])
+
+
+def times_taken(message_id: str) -> int:
+    """How many times a worker has taken the message `message_id` (a redelivery keeps its id).
+    The count lives a few visibility timeouts: long enough to see a message come back."""
+    ttl = int(10 * settings.EVENTFLOW_VISIBILITY_TIMEOUT)
+    key = f"eventflow:taken:{message_id}"
+    pipe = client().pipeline(transaction=False)
+    pipe.incr(key)
+    pipe.expire(key, ttl)
+    return int(pipe.execute()[0])

@@ -2,10 +2,14 @@
 the sender waits for, with a timeout.
 
 The owner carries a command out through its own services, in one transaction
-with an inbox row (so a redelivered command is not applied twice). A command
-that reaches its owner after `expires_at` — the moment its sender gave up — is
-not carried out: Celery discards it on arrival (`expires`) and the owner checks
-the deadline again just before it commits.
+with an inbox row that stores the reply: a redelivered command is not applied
+twice and is answered with the reply it got the first time. A command that
+reaches its owner after `expires_at` — the moment its sender gave up — is not
+carried out: Celery discards it on arrival (`expires`) and the owner checks the
+deadline again just before it commits. That check cannot cover a slow commit, a
+worker killed between commit and reply, or a clock running behind the sender's:
+a command may still take effect after its sender gave up, so a sender that
+gives up must compensate (see orders/command_flow.py).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from config.celery import app
 from contracts import ContractError, command_class
 from contracts.registry import to_payload, validate_command
 from eventbus import broker, transport
+from eventbus import telemetry
 from eventbus.lineage import current_envelope
 from eventbus.models import InboxMessage
 
@@ -36,12 +41,25 @@ REPLY_TTL = 300  # seconds a reply waits for a sender that may be slow to read i
 _handlers: dict[tuple[str, str], Callable[[Any], dict]] = {}
 
 
-class CommandTimeout(Exception):
-    """The owner did not reply in time (it may be offline); the command will not take effect."""
+class CommandFailed(Exception):
+    """No reply came back: the command may or may not have taken effect, so its sender compensates."""
+
+    def __init__(self, message: str, *, command_type: str, owner: str):
+        self.command_type, self.owner = command_type, owner
+        super().__init__(message)
+
+
+class CommandTimeout(CommandFailed):
+    """The owner did not reply in time (it may be offline, slow, or have died after committing)."""
 
     def __init__(self, command_type: str, owner: str, timeout: float):
-        self.command_type, self.owner, self.timeout = command_type, owner, timeout
-        super().__init__(f"{owner} did not answer {command_type} within {timeout:g}s")
+        self.timeout = timeout
+        super().__init__(f"{owner} did not answer {command_type} within {timeout:g}s",
+                         command_type=command_type, owner=owner)
+
+
+class CommandUnsent(CommandFailed):
+    """The broker failed while the command was sent or its reply awaited."""
 
 
 class CommandExpired(Exception):
@@ -83,6 +101,7 @@ def _record(message: dict, **fields) -> None:
         "attempt": 1,
         **fields,
     }
+    telemetry.delivery_done(receipt)
     try:
         transport.send_receipt(receipt)
     except Exception as exc:
@@ -100,7 +119,8 @@ def send_command(command: Any, *, sender: str, timeout: float, correlation_id: s
                  causation_id: str | None = None) -> Sent:
     """Send `command` to its owner and wait up to `timeout` seconds for the reply.
 
-    Raises CommandTimeout when no reply came; the command then never takes effect.
+    Raises CommandTimeout when no reply came in time and CommandUnsent when the broker
+    failed; either way the command may still take effect, and the caller compensates.
     """
     command_type = type(command).__name__
     owner = command_class(command_type).owner
@@ -118,10 +138,16 @@ def send_command(command: Any, *, sender: str, timeout: float, correlation_id: s
         "payload": to_payload(command),
     }
     _record(message, kind="command", outcome="sent", sent_at=message["issued_at"])
-    app.send_task(COMMAND_TASK, args=[message], queue=owner, routing_key=owner,
-                  expires=issued + timedelta(seconds=timeout),
-                  retry=True, retry_policy=transport.PUBLISH_RETRY_POLICY)
-    popped = broker.blocking_client().blpop([_reply_key(message["command_id"])], timeout=timeout)
+    try:
+        app.send_task(COMMAND_TASK, args=[message], queue=owner, routing_key=owner,
+                      expires=issued + timedelta(seconds=timeout),
+                      retry=True, retry_policy=transport.PUBLISH_RETRY_POLICY)
+        popped = broker.blocking_client().blpop([_reply_key(message["command_id"])], timeout=timeout)
+    except Exception as exc:  # the broker failed: whether the command left is unknown
+        _record(message, kind="reply", outcome="unsent", error=f"broker error: {exc}",
+                finished_at=_iso(datetime.now(timezone.utc)))
+        raise CommandUnsent(f"{command_type} to {owner} failed: {exc}", command_type=command_type,
+                            owner=owner) from exc
     elapsed = (datetime.now(timezone.utc) - issued).total_seconds()
     if popped is None:
         _record(message, kind="reply", outcome="timeout", error=f"no reply within {timeout:g}s",
@@ -156,19 +182,29 @@ def execute(message: dict) -> dict:
         with transaction.atomic(using=owner):
             try:
                 with transaction.atomic(using=owner):
-                    InboxMessage.objects.using(owner).create(event_id=message["command_id"],
-                                                            event_type=message["command_type"])
+                    inbox = InboxMessage.objects.using(owner).create(event_id=message["command_id"],
+                                                                    event_type=message["command_type"])
             except IntegrityError:
-                return {"ok": False, "outcome": "duplicate", "reason": "already carried out"}
+                return _stored_reply(owner, message["command_id"])
             reply = dict(fn(command))
+            reply.setdefault("outcome", "ok" if reply.get("ok") else "refused")
             if datetime.now(timezone.utc) > expires_at:
                 raise CommandExpired()
+            inbox.reply = reply
+            inbox.save(using=owner, update_fields=["reply"])
     except CommandExpired:
         return {"ok": False, "outcome": "expired", "reason": "its sender gave up while it ran; undone"}
     finally:
         current_envelope.reset(token)
-    reply.setdefault("outcome", "ok" if reply.get("ok") else "refused")
     return reply
+
+
+def _stored_reply(owner: str, command_id: str) -> dict:
+    """The reply a redelivered command got the first time (its effects committed with it)."""
+    stored = InboxMessage.objects.using(owner).filter(event_id=command_id).values_list("reply", flat=True).first()
+    if stored is None:  # a row from before replies were stored
+        return {"ok": False, "outcome": "duplicate", "reason": "already carried out; its reply is unknown"}
+    return {**stored, "redelivered": True}
 
 
 @shared_task(name=COMMAND_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.utils import timezone
 
-from eventbus import transport
-from eventbus.models import DeadLetter
+from eventbus import broker, transport
+from eventbus.models import DeadLetter, OutboxMessage
 
 
 def context_aliases() -> list[str]:
@@ -40,5 +42,20 @@ def retry_dead_letters(*, context: str | None = None, ids: list[int] | None = No
         for row in rows:
             transport.send_delivery(alias, row.envelope, sent_at=timezone.now().isoformat())
             DeadLetter.objects.using(alias).filter(pk=row.pk).update(retried_at=timezone.now())
+            _unpark(row)
             retried.append(row.id)
     return retried
+
+
+def _unpark(letter: DeadLetter) -> None:
+    """The producer's outbox row waits for this delivery again: the sweep watches it (and
+    resends it if this retry is lost) until the subscriber handles it or parks it anew."""
+    producer = letter.envelope.get("producer") if isinstance(letter.envelope, dict) else None
+    try:
+        uuid.UUID(letter.event_id)
+    except ValueError:
+        return  # not an event any outbox holds
+    if producer in context_aliases():
+        broker.mark_sent([letter.event_id])
+        OutboxMessage.objects.using(producer).filter(event_id=letter.event_id, confirmed_at__isnull=True).update(
+            parked_at=None, sent_at=timezone.now())

@@ -17,8 +17,11 @@ class OutboxMessage(models.Model):
     # The broker's identity when this row was last sent: if the broker lost its
     # data since, the messages are gone and the sweep sends them again.
     broker_epoch = models.CharField(max_length=64, blank=True)
-    # Set once every subscriber has the event in its inbox (or dead letters).
+    # Set once every subscriber has the event in its inbox.
     confirmed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Set while every subscriber still missing it holds it as a dead letter: not received,
+    # not resent; retrying the dead letter clears it.
+    parked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -33,6 +36,8 @@ class InboxMessage(models.Model):
     event_id = models.UUIDField(unique=True)
     event_type = models.CharField(max_length=100)
     handled_at = models.DateTimeField(auto_now_add=True)
+    # A command's reply, committed with its effects: a redelivery answers with it.
+    reply = models.JSONField(null=True, blank=True)
 
     def __str__(self):
         return f"{self.event_type} {self.event_id}"

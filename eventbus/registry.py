@@ -15,6 +15,8 @@ Handler = Callable[[Any, Any], None]
 _subscriptions: dict[str, dict[str, list[Handler]]] = {}
 _views: dict[str, Callable[[], dict]] = {}
 _receipt_handlers: list[Callable[[dict], None]] = []
+_sweeps: dict[str, list[Callable[[], int]]] = {}
+_batch_writers: dict[str, Callable[[list, dict], None]] = {}
 
 
 def subscribe(context: str, table: dict[str, Handler | list[Handler]]) -> None:
@@ -42,6 +44,28 @@ def on_receipt(fn: Callable[[dict], None]) -> None:
     """Register the consumer of delivery receipts (the dashboard)."""
     if fn not in _receipt_handlers:
         _receipt_handlers.append(fn)
+
+
+def register_sweep(context: str, fn: Callable[[], int]) -> None:
+    """A job of `context` the relay sweep runs every round (fn() -> rows it changed)."""
+    jobs = _sweeps.setdefault(context, [])
+    if fn not in jobs:
+        jobs.append(fn)
+
+
+def sweeps() -> dict[str, list[Callable[[], int]]]:
+    return {context: list(jobs) for context, jobs in _sweeps.items()}
+
+
+def on_batch(context: str, writer: Callable[[list, dict], None]) -> None:
+    """`context` takes its events and the receipts in batches (eventbus/ingest.py):
+    writer([("event", envelope, its delivery's receipt) | ("receipt", dict), ...], {context: changed view rows})
+    runs inside the context's transaction, after the inbox rows of the new events."""
+    _batch_writers[context] = writer
+
+
+def batch_writer(context: str) -> Callable[[list, dict], None] | None:
+    return _batch_writers.get(context)
 
 
 def receipt_handlers() -> list[Callable[[dict], None]]:

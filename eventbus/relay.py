@@ -2,11 +2,14 @@
 
 Rows the after-commit send could not hand to the broker (broker down, process
 killed between commit and send) stay unsent; the sweep sends them later. A sent
-row stays unconfirmed until every subscriber has the event in its inbox (or its
-dead letters); if the broker lost its data in between (a new broker epoch), or
-the row waited longer than EVENTFLOW_REDELIVER_AFTER while the subscriber's queue
-is empty (a worker killed as it took the message), the sweep sends it again to
-the subscribers that lack it. Delivery is at-least-once; inboxes dedupe.
+row stays unconfirmed until every subscriber has the event in its inbox; a row
+only dead letters lack is parked (not resent) until they are retried. If the
+broker lost the deliveries (a new broker epoch, or the event's sent mark, written
+after its deliveries, is gone: a lost tail of writes), or the row waited longer
+than EVENTFLOW_REDELIVER_AFTER while the subscriber's queue is empty (a worker
+killed as it took the message), the sweep sends it again to the subscribers that
+lack it. The sweep walks the unconfirmed rows page by page, so stuck rows never
+starve newer ones. Delivery is at-least-once; inboxes dedupe.
 """
 
 from __future__ import annotations
@@ -50,8 +53,10 @@ def _deliver_to(subscribers, envelope: dict) -> str:
     """Hand one delivery per subscriber to the broker; returns the broker epoch. Raises if it is down."""
     epoch = current_epoch()
     sent_at = _iso(timezone.now())
-    for subscriber in subscribers:
-        transport.send_delivery(subscriber, envelope, sent_at=sent_at)
+    # The observer last: a business subscriber's delivery should not wait behind the dashboard's send.
+    ordered = sorted(subscribers, key=lambda s: s == transport.RECEIPT_QUEUE)
+    transport.send_deliveries(ordered, envelope, sent_at=sent_at)
+    broker.mark_sent([envelope["event_id"]])  # after the deliveries: see confirm_and_redeliver
     return epoch
 
 
@@ -98,37 +103,63 @@ def send_pending(context: str, *, event_ids: list[str] | None = None, older_than
     return sent
 
 
-def _received_by(subscriber: str, event_ids: list) -> set[str]:
-    """Event ids `subscriber` has handled or dead-lettered."""
+def _received_by(subscriber: str, event_ids: list) -> tuple[set[str], set[str]]:
+    """Event ids `subscriber` has handled (its inbox) and has parked (dead letters not yet retried).
+    A dead letter is not a receipt: the event still has to be handled."""
     handled = InboxMessage.objects.using(subscriber).filter(event_id__in=event_ids).values_list("event_id", flat=True)
-    dead = DeadLetter.objects.using(subscriber).filter(event_id__in=[str(e) for e in event_ids]).values_list("event_id", flat=True)
-    return {str(e) for e in handled} | {str(e) for e in dead}
+    parked = (DeadLetter.objects.using(subscriber).filter(event_id__in=[str(e) for e in event_ids], retried_at__isnull=True)
+              .values_list("event_id", flat=True))
+    return {str(e) for e in handled}, {str(e) for e in parked}
+
+
+# Where each context's next confirm pass starts: it walks all unconfirmed rows page by
+# page, so rows that stay unconfirmed (a paused subscriber) never starve newer ones.
+_confirm_cursor: dict[str, int] = {}
+
+
+def _next_page(context: str, rows, limit: int) -> list[OutboxMessage]:
+    after = _confirm_cursor.get(context, 0)
+    page = list(rows.filter(id__gt=after).order_by("id")[:limit])
+    if len(page) < limit and after:  # the end: wrap around to the oldest rows
+        page += list(rows.filter(id__lte=after).order_by("id")[:limit - len(page)])
+    _confirm_cursor[context] = page[-1].id if page else 0
+    return page
 
 
 def confirm_and_redeliver(context: str, *, older_than: float, redeliver_after: float, limit: int = 500) -> tuple[int, int]:
-    """Confirm sent rows every subscriber has; resend lost ones. Returns (confirmed, resent)."""
+    """Confirm sent rows every subscriber has handled; park rows the missing subscribers
+    dead-lettered; resend lost ones. Returns (confirmed, resent)."""
     now = timezone.now()
-    rows = list(
-        OutboxMessage.objects.using(context)
-        .filter(sent_at__isnull=False, confirmed_at__isnull=True, sent_at__lte=now - timedelta(seconds=older_than))
-        .order_by("id")[:limit]
-    )
+    rows = _next_page(context, OutboxMessage.objects.using(context).filter(
+        sent_at__isnull=False, confirmed_at__isnull=True, parked_at__isnull=True,
+        sent_at__lte=now - timedelta(seconds=older_than)), limit)
     if not rows:
         return 0, 0
     wanted = {row.pk: set(registry.subscribers_of(row.event_type)) for row in rows}
-    have: dict[str, set[str]] = {}
+    handled: dict[str, set[str]] = {}
+    parked: dict[str, set[str]] = {}
     for subscriber in set().union(*wanted.values()):
         ids = [row.event_id for row in rows if subscriber in wanted[row.pk]]
-        have[subscriber] = _received_by(subscriber, ids)
+        handled[subscriber], parked[subscriber] = _received_by(subscriber, ids)
     epoch = current_epoch()
     depths: dict[str, int] | None = None
-    confirmed, resent = [], 0
+    marks: set[str] | None = None
+    confirmed, parked_rows, resent = [], [], 0
     for row in rows:
-        missing = sorted(s for s in wanted[row.pk] if str(row.event_id) not in have[s])
+        event_id = str(row.event_id)
+        missing = sorted(s for s in wanted[row.pk] if event_id not in handled[s])
         if not missing:
             confirmed.append(row.pk)
             continue
-        lost_with_broker = row.broker_epoch != epoch
+        missing = [s for s in missing if event_id not in parked[s]]
+        if not missing:
+            parked_rows.append(row.pk)  # only dead letters lack it; a retry unparks it
+            continue
+        if row.sent_at < now - timedelta(seconds=settings.EVENTFLOW_RETENTION_INBOX):
+            continue  # its subscribers' inbox rows may be pruned: a resend could apply it twice
+        if marks is None:
+            marks = broker.sent_marks([r.event_id for r in rows])
+        lost_with_broker = row.broker_epoch != epoch or event_id not in marks
         overdue = row.sent_at <= now - timedelta(seconds=redeliver_after)
         if overdue and not lost_with_broker:
             # Overdue and its subscriber's queue is empty: the message is not waiting
@@ -140,12 +171,16 @@ def confirm_and_redeliver(context: str, *, older_than: float, redeliver_after: f
             overdue = bool(missing)
         if lost_with_broker or overdue:
             log.warning("relay: resending %s %s to %s (%s)", context, row.event_id, ", ".join(missing),
-                        "the broker lost its data" if lost_with_broker else "overdue")
+                        "the broker lost it" if lost_with_broker else "overdue")
             if not send_row(context, row, missing):
                 break
             resent += 1
     if confirmed:
         OutboxMessage.objects.using(context).filter(pk__in=confirmed).update(confirmed_at=now)
+        done = set(confirmed)
+        broker.clear_sent_marks([row.event_id for row in rows if row.pk in done])
+    if parked_rows:
+        OutboxMessage.objects.using(context).filter(pk__in=parked_rows).update(parked_at=now)
     return len(confirmed), resent
 
 
@@ -156,7 +191,23 @@ def sweep_once() -> dict[str, int]:
     for context in settings.DATABASES:
         if context == "default":
             continue
-        sent = send_pending(context, older_than=grace)
-        _, resent = confirm_and_redeliver(context, older_than=grace, redeliver_after=settings.EVENTFLOW_REDELIVER_AFTER)
-        result[context] = sent + resent
+        try:  # one context's database failing must not stop the sweep of the others
+            sent = send_pending(context, older_than=grace)
+            _, resent = confirm_and_redeliver(context, older_than=grace,
+                                              redeliver_after=settings.EVENTFLOW_REDELIVER_AFTER)
+            result[context] = sent + resent
+        except Exception:
+            log.exception("relay sweep of %s failed; the other contexts go on", context)
+            result[context] = 0
+    run_context_sweeps()
     return result
+
+
+def run_context_sweeps() -> None:
+    """The contexts' own periodic jobs (registry.register_sweep), each failing alone."""
+    for context, jobs in registry.sweeps().items():
+        for job in jobs:
+            try:
+                job()
+            except Exception:
+                log.exception("sweep job %s of %s failed", getattr(job, "__name__", job), context)

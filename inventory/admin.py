@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from eventbus.admin_base import ContextModelAdmin, ReadOnlyContextAdmin
-from inventory import services
+from inventory import demo, services
 from inventory.models import Product, RejectedOrder, Reservation, StockAdjustment
 
 
@@ -51,6 +51,12 @@ class ProductAdmin(ContextModelAdmin):
     using = "inventory"
     list_display = ("sku", "name", "price", "on_hand", "reserved", "available", "version", "updated_at")
     search_fields = ("sku", "name")
+    actions = ["restock_demo_catalog"]
+
+    @admin.action(description="Restock the demo catalog: selected demo products back to their starting stock")
+    def restock_demo_catalog(self, request, queryset):
+        result = demo.demo_catalog_restock(skus=set(queryset.values_list("sku", flat=True)))
+        messages.success(request, demo.describe(result))
 
     def get_form(self, request, obj=None, **kwargs):
         kwargs["form"] = ProductChangeForm if obj is not None else ProductAddForm

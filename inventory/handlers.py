@@ -2,8 +2,9 @@
 
 from eventbus import register_view, subscribe
 from eventbus.commands import handle_commands
-from inventory import selectors, services
-from inventory.models import Reservation
+from eventbus.retention import keep_for, register_retention
+from inventory import demo, selectors, services
+from inventory.models import RejectedOrder, Reservation
 
 
 def on_order_requested(event, envelope):
@@ -48,9 +49,18 @@ def check_stock(command) -> dict:
     return {"ok": not shortages, "shortages": shortages}
 
 
+def restock_demo_catalog(command) -> dict:
+    return {"ok": True, **demo.demo_catalog_restock(prefix=command.sku_prefix)}
+
+
 handle_commands("inventory", {
     "ReserveStock": reserve_stock,
     "ReleaseStock": release_stock,
     "CommitStock": commit_stock,
     "CheckStock": check_stock,
+    "RestockDemoCatalog": restock_demo_catalog,
 })
+
+
+# A rejection marker guards against the order's late deliveries: kept as long as the inbox.
+register_retention("inventory", keep_for(RejectedOrder, context="inventory", field="at", setting="EVENTFLOW_RETENTION_INBOX"))

@@ -177,16 +177,22 @@ def _release(reservation: Reservation, products: dict[str, Product]) -> None:
 
 
 def stock_release(*, order_id: str, reason: str = "") -> Reservation | None:
-    """Give back the stock held for a rejected order (StockReleased). With no
-    reservation yet, remember the rejection so a later reservation is released at once."""
+    """Give back the stock held for a rejected order (StockReleased), or sold to it: a
+    command-driven order's CommitStock can commit after its sender gave up, so a sale
+    is put back on hand. With no reservation yet, remember the rejection so a later
+    reservation is released at once (and a later commit finds nothing held)."""
     with transaction.atomic(using=DB):
         RejectedOrder.objects.using(DB).get_or_create(order_id=order_id, defaults={"reason": reason[:500]})
         reservation = Reservation.objects.using(DB).select_for_update().filter(order_id=order_id).first()
-        if reservation is None or reservation.status != Reservation.HELD:
-            if reservation is not None and reservation.status == Reservation.COMMITTED:
-                log.error("order %s rejected after its stock was committed; nothing released", order_id)
+        if reservation is None or reservation.status not in (Reservation.HELD, Reservation.COMMITTED):
             return reservation
-        _release(reservation, _locked(line["sku"] for line in reservation.lines))
+        products = _locked(line["sku"] for line in reservation.lines)
+        if reservation.status == Reservation.COMMITTED:
+            log.warning("order %s rejected after its stock was committed; the sale is undone", order_id)
+            for line in reservation.lines:  # back on hand and held again, then released below
+                products[line["sku"]].on_hand += line["qty"]
+                products[line["sku"]].reserved += line["qty"]
+        _release(reservation, products)
     return reservation
 
 

@@ -4,16 +4,24 @@ Orders sends each step as a command to the context that owns the data and waits
 for the reply, with a timeout: ReserveStock, AuthorizePayment, CommitStock,
 CapturePayment — or, when a step fails, the releases of what earlier steps hold.
 The owners still make every change through their own services (single writer);
-what changes is who waits for whom. A command that times out never takes effect
-(its owner drops it once its sender gave up), and the order is rejected with
-OrderRejected, whose handlers release whatever is still held when the owners
-come back. Compare with the choreography in services.py, where nobody waits.
+what changes is who waits for whom. Compare with the choreography in services.py,
+where nobody waits.
+
+A command left unanswered (a timeout, a broker error) may still take effect: a
+slow commit, an owner killed between commit and reply, a clock behind ours. So
+every failure ends the order REJECTED and publishes OrderRejected, whose handlers
+release whatever the owners hold for it, including a committed reservation or a
+captured payment, whenever they get to it; owners that did answer are also asked
+at once, by command. An order whose sender died before deciding it is rejected
+by the sweep (order_abandoned_reject) once its last deadline has passed.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -32,10 +40,18 @@ from contracts import (
     VoidPayment,
 )
 from eventbus import publish
-from eventbus.commands import CommandTimeout, send_command
+from eventbus import telemetry
+from eventbus.commands import CommandFailed, send_command
 from orders.models import Order
 from orders.services import DB, _snapshot
 from orders.validation import OrderInvalid, validate_order
+
+log = logging.getLogger("orders.command_flow")
+
+# The most commands one order sends: four steps, then at most two releases.
+MAX_COMMANDS = 6
+# What releases what an owner may hold for an order.
+RELEASES = {"inventory": ReleaseStock, "payments": VoidPayment}
 
 
 @dataclass(frozen=True)
@@ -47,18 +63,25 @@ class CommandDrivenOrder:
 
 
 class OrderTimedOut(Exception):
-    """A context did not answer in time; the order was rejected and nothing is kept."""
+    """A context did not answer (in time, or at all); the order was rejected and nothing is kept."""
 
     def __init__(self, message: str, *, order_id: str, correlation_id: str):
         super().__init__(message)
         self.order_id, self.correlation_id = order_id, correlation_id
 
 
+def abandoned_after() -> timedelta:
+    """How long after its creation a command-driven order must be decided: every command
+    it may send waited out in full, plus a margin."""
+    return timedelta(seconds=MAX_COMMANDS * settings.EVENTFLOW_COMMAND_TIMEOUT + settings.EVENTFLOW_COMMAND_MARGIN)
+
+
 def order_place_by_commands(*, customer_name, customer_email, lines, payment_token) -> CommandDrivenOrder:
     """Place and drive an order with commands; returns once it is decided.
 
     Raises OrderInvalid for bad input (nothing recorded, nothing sent) and
-    OrderTimedOut when a context did not answer within EVENTFLOW_COMMAND_TIMEOUT.
+    OrderTimedOut when a context did not answer within EVENTFLOW_COMMAND_TIMEOUT
+    or the broker failed; the order is then REJECTED and what it held released.
     """
     errors = validate_order(customer_name=customer_name, customer_email=customer_email,
                             lines=lines, payment_token=payment_token)
@@ -73,62 +96,92 @@ def order_place_by_commands(*, customer_name, customer_email, lines, payment_tok
         # Prices from the local view; stock is for inventory to answer (ReserveStock).
         _snapshot(order, [(line.sku, line.qty) for line in order_lines], remote_shortages=[])
 
-    def ask(command) -> dict:
-        return send_command(command, sender=DB, timeout=settings.EVENTFLOW_COMMAND_TIMEOUT,
-                            correlation_id=correlation_id).reply
+    held: set[str] = set()  # owners that may hold something for this order
+    answering: set[str] = set()  # owners that answered; the others are not asked again
 
-    held = []  # compensating commands for what earlier steps hold, newest last
+    def ask(command) -> dict:
+        owner = command.owner
+        held.add(owner)  # before sending: even an unanswered command may take effect
+        reply = send_command(command, sender=DB, timeout=settings.EVENTFLOW_COMMAND_TIMEOUT,
+                             correlation_id=correlation_id).reply
+        answering.add(owner)
+        return reply
+
     try:
         reply = ask(ReserveStock(order_id=order_id, lines=order_lines))
         if not reply["ok"]:
+            held.discard("inventory")  # refused: nothing held
             return _reject(order, correlation_id, reply.get("reason") or "out of stock")
-        held.append(ReleaseStock(order_id=order_id))
         reply = ask(AuthorizePayment(order_id=order_id, amount=f"{order.total:.2f}", currency=order.currency,
                                      payment_token=payment_token))
         if not reply["ok"]:
-            _compensate(held, ask)
+            held.discard("payments")
+            _release(order_id, held & answering, correlation_id)
             return _reject(order, correlation_id, f"payment declined: {reply.get('reason') or 'declined'}")
-        held.append(VoidPayment(order_id=order_id))
         reply = ask(CommitStock(order_id=order_id))
         if not reply["ok"]:
-            _compensate(held, ask)
+            _release(order_id, held & answering, correlation_id)
             return _reject(order, correlation_id, reply.get("reason") or "stock could not be committed")
-        held = []  # sold: from here on, the confirmation completes the order (see below)
-        ask(CapturePayment(order_id=order_id))
-    except CommandTimeout as exc:
-        if held:
-            _compensate(held, ask)
+    except Exception as exc:  # a timeout, a broker error, anything: the order must still end
+        answering.discard(getattr(exc, "owner", None))
+        _release(order_id, held & answering, correlation_id)
         reason = f"{exc}; the order was rejected and nothing is kept"
-        _reject(order, correlation_id, reason)
-        raise OrderTimedOut(reason, order_id=order_id, correlation_id=correlation_id) from exc
-    # Reached also when CapturePayment alone timed out: the stock is sold, and payments
-    # captures on OrderConfirmed when it is back (its capture is idempotent).
+        decided = _reject(order, correlation_id, reason)
+        raise OrderTimedOut(decided.reason, order_id=order_id, correlation_id=correlation_id) from exc
+    # Sold: from here on the order completes. An unanswered capture is done by payments
+    # on OrderConfirmed when it is back (its capture is idempotent).
+    try:
+        ask(CapturePayment(order_id=order_id))
+    except CommandFailed as exc:
+        log.warning("order %s: %s; payments captures on OrderConfirmed", order_id, exc)
     return _confirm(order, correlation_id)
 
 
-def _compensate(held, ask) -> None:
-    """Release what earlier steps hold, newest first. An unanswered release is left to
-    the OrderRejected event, which the owner handles when it is back."""
-    for command in reversed(held):
+def _release(order_id: str, owners: set[str], correlation_id: str) -> None:
+    """Ask the owners that answered to release what they hold, inventory first. An
+    unanswered release is left to OrderRejected, which every owner handles when it is back."""
+    for owner in sorted(owners):
         try:
-            ask(command)
-        except CommandTimeout:
-            pass
+            send_command(RELEASES[owner](order_id=order_id), sender=DB,
+                         timeout=settings.EVENTFLOW_COMMAND_TIMEOUT, correlation_id=correlation_id)
+        except Exception as exc:
+            log.warning("order %s: release by %s left to OrderRejected: %s", order_id, owner, exc)
+
+
+def _decide(order: Order, correlation_id: str | None, *, status: str, reason: str = "") -> CommandDrivenOrder:
+    """Decide the order unless someone (the sweep) already did; publish the decision with it."""
+    with transaction.atomic(using=DB):
+        locked = Order.objects.using(DB).select_for_update().get(pk=order.pk)
+        if locked.status == Order.PENDING:
+            locked.status, locked.decided_at = status, timezone.now()
+            if status == Order.REJECTED:
+                locked.reason = reason[:500]
+                event = OrderRejected(order_id=str(locked.order_id), reason=reason)
+            else:
+                locked.has_reservation = locked.has_authorization = True
+                event = OrderConfirmed(order_id=str(locked.order_id), total=f"{locked.total:.2f}")
+            locked.save(using=DB)
+            telemetry.order_decided(mode=locked.mode, outcome=locked.status, using=DB)
+            publish(event, context=DB, correlation_id=correlation_id)
+    return CommandDrivenOrder(str(locked.order_id), correlation_id or "", locked.status, locked.reason)
 
 
 def _reject(order: Order, correlation_id: str, reason: str) -> CommandDrivenOrder:
-    with transaction.atomic(using=DB):
-        order.status, order.reason, order.decided_at = Order.REJECTED, reason[:500], timezone.now()
-        order.save(using=DB)
-        publish(OrderRejected(order_id=str(order.order_id), reason=reason), context=DB, correlation_id=correlation_id)
-    return CommandDrivenOrder(str(order.order_id), correlation_id, order.status, order.reason)
+    return _decide(order, correlation_id, status=Order.REJECTED, reason=reason)
 
 
 def _confirm(order: Order, correlation_id: str) -> CommandDrivenOrder:
-    with transaction.atomic(using=DB):
-        order.status, order.decided_at = Order.CONFIRMED, timezone.now()
-        order.has_reservation = order.has_authorization = True
-        order.save(using=DB)
-        publish(OrderConfirmed(order_id=str(order.order_id), total=f"{order.total:.2f}"), context=DB,
-                correlation_id=correlation_id)
-    return CommandDrivenOrder(str(order.order_id), correlation_id, order.status, order.reason)
+    return _decide(order, correlation_id, status=Order.CONFIRMED)
+
+
+def order_abandoned_reject(*, limit: int = 100) -> int:
+    """Reject command-driven orders still PENDING past their last deadline (their sender
+    died or hung); OrderRejected makes the owners release what they hold. Returns how many."""
+    cutoff = timezone.now() - abandoned_after()
+    stale = list(Order.objects.using(DB).filter(mode=Order.COMMAND, status=Order.PENDING, created_at__lt=cutoff)
+                 .order_by("id")[:limit])
+    for order in stale:
+        reason = (f"its sender stopped before deciding it; rejected by the sweep "
+                  f"{abandoned_after().total_seconds():g}s after it was placed")
+        _decide(order, None, status=Order.REJECTED, reason=reason)
+    return len(stale)

@@ -1,7 +1,8 @@
 """Orders' subscriptions: event in -> service call. Any delivery order is fine."""
 
 from eventbus import register_view, subscribe
-from orders import selectors, services
+from eventbus.registry import register_sweep
+from orders import command_flow, selectors, services
 
 
 def on_order_requested(event, envelope):
@@ -43,3 +44,4 @@ subscribe("orders", {
     "PaymentDeclined": on_payment_declined,
 })
 register_view("orders", selectors.orders_view)
+register_sweep("orders", command_flow.order_abandoned_reject)

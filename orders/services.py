@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from contracts import CheckStock, Customer, Line, OrderConfirmed, OrderRejected, OrderRequested, PaymentRequested
 from eventbus import publish
-from eventbus.commands import CommandTimeout, send_command
+from eventbus import telemetry
+from eventbus.commands import CommandFailed, send_command
 from eventbus.flags import get_flag
 from orders.models import Order, OrderLine, ProductView
 from orders.validation import OrderInvalid, validate_order
@@ -102,7 +103,7 @@ def stock_query(*, lines, correlation_id: str) -> list[str]:
     try:
         sent = send_command(CheckStock(lines=tuple(lines)), sender=DB,
                             timeout=settings.EVENTFLOW_COMMAND_TIMEOUT, correlation_id=correlation_id)
-    except CommandTimeout as exc:
+    except CommandFailed as exc:
         raise StockQueryFailed(f"{exc}: the stock check is a remote query in this mode; nothing was placed") from exc
     return [f"{s['sku']} (requested {s['requested']}, available {s['available']})"
             for s in sent.reply.get("shortages", [])]
@@ -140,10 +141,12 @@ def _decide(order: Order) -> None:
     if failure:
         order.status, order.reason, order.decided_at = Order.REJECTED, failure[:500], timezone.now()
         order.save(using=DB)
+        telemetry.order_decided(mode=order.mode, outcome=order.status, using=DB)
         publish(OrderRejected(order_id=str(order.order_id), reason=failure), context=DB)
     elif order.has_reservation and order.has_authorization:
         order.status, order.decided_at = Order.CONFIRMED, timezone.now()
         order.save(using=DB)
+        telemetry.order_decided(mode=order.mode, outcome=order.status, using=DB)
         publish(OrderConfirmed(order_id=str(order.order_id), total=f"{order.total:.2f}"), context=DB)
 
 

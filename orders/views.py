@@ -44,7 +44,7 @@ def order_new(request):
     """The order form: products, prices and availability from orders' local view."""
     products = selectors.product_list()
     form = OrderForm(request.POST if request.method == "POST" else None, products=products)
-    status = 200
+    status, trace_url = 200, None
     if request.method == "POST":
         status = 400
         throttled = _throttled(request)
@@ -64,10 +64,14 @@ def order_new(request):
             except (OrderTimedOut, StockQueryFailed) as exc:
                 form.add_error(None, str(exc))
                 status = 504
+                if isinstance(exc, OrderTimedOut):  # it was placed and rejected: its trace shows why
+                    trace_url = f"/orders/{exc.order_id}/#token={order_token_issue(order_id=exc.order_id)}"
             else:  # the fragment never reaches a server: the trace page sends it in TOKEN_HEADER
                 token = order_token_issue(order_id=placed.order_id)
                 return redirect(f"/orders/{placed.order_id}/#token={token}")
-    return render(request, "orders/new.html", {"form": form}, status=status)
+    sold_out = sum(1 for p in products if p.available <= 0)
+    return render(request, "orders/new.html", {"form": form, "sold_out": sold_out, "page": "order",
+                                                "trace_url": trace_url}, status=status)
 
 
 def _place(*, mode: str, **request):

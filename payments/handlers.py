@@ -2,8 +2,9 @@
 
 from eventbus import register_view, subscribe
 from eventbus.commands import handle_commands
+from eventbus.retention import keep_for, register_retention
 from payments import selectors, services
-from payments.models import Payment
+from payments.models import Payment, RejectedOrder
 
 
 def on_payment_requested(event, envelope):
@@ -50,3 +51,7 @@ handle_commands("payments", {
     "CapturePayment": capture_payment,
     "VoidPayment": void_payment,
 })
+
+
+# A rejection marker guards against the order's late deliveries: kept as long as the inbox.
+register_retention("payments", keep_for(RejectedOrder, context="payments", field="at", setting="EVENTFLOW_RETENTION_INBOX"))

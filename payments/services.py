@@ -64,15 +64,19 @@ def _void(payment: Payment) -> None:
 
 
 def payment_void(*, order_id: str, reason: str = "") -> Payment | None:
-    """Release the authorisation of a rejected order (PaymentVoided). With no payment
-    yet, remember the rejection so a later authorisation is voided at once."""
+    """Release the authorisation of a rejected order (PaymentVoided), or refund its
+    capture: a command-driven order's CapturePayment can commit after its sender gave
+    up. With no payment yet, remember the rejection so a later authorisation is voided
+    at once (and a later capture finds nothing authorised)."""
     with transaction.atomic(using=DB):
         RejectedOrder.objects.using(DB).get_or_create(order_id=order_id, defaults={"reason": reason[:500]})
         payment = Payment.objects.using(DB).select_for_update().filter(order_id=order_id).first()
-        if payment is not None and payment.status == Payment.AUTHORIZED:
+        if payment is not None and payment.status == Payment.CAPTURED:
+            log.warning("order %s rejected after its payment was captured; refunded", order_id)
+            payment.reason = "refunded: captured after its order was rejected"
             _void(payment)
-        elif payment is not None and payment.status == Payment.CAPTURED:
-            log.error("order %s rejected after its payment was captured; nothing voided", order_id)
+        elif payment is not None and payment.status == Payment.AUTHORIZED:
+            _void(payment)
     return payment
 
 

@@ -39,6 +39,13 @@ def _recreate_postgres_databases() -> None:
             conn.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _collected_static():
+    """Debug is off, as in production: pages name hashed static files from STATIC_ROOT's
+    manifest, so collect them once before any page is rendered or Daphne starts."""
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_blocker):
     """Migrate the suite's own databases once (fresh SQLite files, or fresh PostgreSQL databases)."""

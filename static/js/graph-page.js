@@ -4,13 +4,15 @@ import {EventStream, showConnection} from "./stream.js";
 import {Graph} from "./graph.js";
 import {ViewPanels} from "./panels.js";
 import {Lab} from "./lab.js";
-import {formatMs, h, msBetween, shortId} from "./dom.js";
+import {Charts} from "./charts.js";
+import {formatMs, getJSON, h, msBetween, shortId} from "./dom.js";
 
 const MAX_DELIVERIES = 14;
 const list = document.getElementById("deliveries");
 const rate = document.getElementById("rate");
 const panels = new ViewPanels(document);
 const lab = new Lab(document.getElementById("lab")).start();
+const charts = new Charts(document.getElementById("charts")).start();
 let pendingRows = [];
 
 function deliveryRow(receipt) {
@@ -57,16 +59,20 @@ const stream = new EventStream({
     graph.setTopology(snapshot.topology);
     panels.setAll(snapshot.views);
   },
-  onQueues: (queues) => { graph.setQueues(queues); lab.setQueues(queues); },
+  onQueues: (queues) => { graph.setQueues(queues); lab.setQueues(queues); charts.setQueues(queues); },
   onEntries: (entries, {replay}) => {
     counted += entries.length;
     if (!replay) graph.addEntries(entries);
     for (const entry of entries) {
       if (entry.type === "event" && entry.envelope?.event_type === "InventoryChanged") panels.inventoryChanged(entry.envelope.payload);
-      if (entry.type === "receipt" && entry.receipt && entry.receipt.view && typeof entry.receipt.view === "object") {
-        panels.update(entry.receipt.context, entry.receipt.view);
-      }
     }
+  },
+  onViews: (views) => { for (const [context, changes] of Object.entries(views)) panels.merge(context, changes); },
+  // A gap may have swallowed a views message: read the views again.
+  onRecovered: () => {
+    getJSON("/api/contexts/").then((body) => {
+      for (const context of body.contexts || []) panels.merge(context.name, context.view || {});
+    }).catch(() => {});
   },
 }).start();
 window.eventflowStream = stream; // for the browser tests and the curious

@@ -36,7 +36,7 @@ const QUERIES = new Set(["CheckStock"]);
 // flows use are drawn from the start, any other pair gets its lane when first seen.
 const KNOWN_LANES = [["orders", "inventory", "command"], ["orders", "payments", "command"], ["orders", "inventory", "query"]];
 const LANE_BEND = {command: 0, query: 16};
-const BAD_REPLIES = new Set(["refused", "timeout", "expired", "invalid"]);
+const BAD_REPLIES = new Set(["refused", "timeout", "unsent", "expired", "invalid"]);
 
 function setClass(element, value) {
   if (element.getAttribute("class") !== value) element.setAttribute("class", value);
@@ -261,6 +261,10 @@ export class Graph {
     }
     // Bounded: the oldest deliveries in flight give way (their receipt may never come).
     while (this.inFlight.size > MAX_IN_FLIGHT) this.drop(this.inFlight.values().next().value);
+    // An event in the log is its delivery to the dashboard: that row is the dashboard's receipt.
+    const key = `${envelope.event_id}|dashboard`;
+    const own = this.inFlight.get(key);
+    if (own) this.complete(own, {outcome: "ok", context: "dashboard", event_id: envelope.event_id}, now);
   }
 
   addReceipt(receipt, now) {
@@ -301,9 +305,9 @@ export class Graph {
     while (this.inFlight.size > MAX_IN_FLIGHT) this.drop(this.inFlight.values().next().value);
   }
 
-  /** Its reply (ok / refused / timeout / expired / duplicate / invalid): back to the sender, or red where it waited. */
+  /** Its reply (ok / refused / timeout / unsent / expired / invalid): back to the sender, or red where it waited. */
   addReply(receipt, now) {
-    const timedOut = receipt.outcome === "timeout";
+    const timedOut = receipt.outcome === "timeout" || receipt.outcome === "unsent"; // the sender's side failed
     const node = this.nodes.get(timedOut ? receipt.producer : receipt.context);
     if (node) {
       node.pulseAt = now;
@@ -396,7 +400,7 @@ export class Graph {
       return {progress: 0.86 * Math.min(1, (now - token.startedAt) / TRAVEL_MS), state: "command"};
     }
     const out = 0.86 * Math.min(1, (token.doneAt - token.startedAt) / TRAVEL_MS); // where the reply found it
-    if (token.outcome === "timeout" || token.outcome === "expired" || token.outcome === "invalid") {
+    if (["timeout", "unsent", "expired", "invalid"].includes(token.outcome)) {
       return now - token.doneAt > FAIL_HOLD_MS ? null : {progress: out, state: "dead"};
     }
     const t = (now - token.doneAt) / TRAVEL_MS;

@@ -1,4 +1,5 @@
-// The local view panels: what each context holds of the world, from receipts' `view`.
+// The local view panels: what each context holds of the world, from the snapshot's views
+// and the changed rows the `views` messages carry.
 //
 // orders' ProductView is a copy fed by InventoryChanged; inventory's stock is the
 // truth. Rows where the copy differs are highlighted until it catches up.
@@ -25,17 +26,18 @@ export class ViewPanels {
     this.render();
   }
 
-  /** A receipt with a `view`: that context's new local state. Rendered at most once a frame. */
-  update(context, view) {
-    const before = this.views[context];
-    if (context === "inventory" && before?.stock && view?.stock) {
-      // Keep a SKU's newer version from an InventoryChanged that overtook this view.
-      for (const [sku, old] of Object.entries(before.stock)) {
-        const now = view.stock[sku];
-        if (now && Number(old.version) > Number(now.version)) view.stock[sku] = old;
+  /** Changed rows of a context's view ({section: {key: row}}): a row with an older version never replaces a newer one. */
+  merge(context, changes) {
+    const view = (this.views[context] ||= {});
+    for (const [section, rows] of Object.entries(changes || {})) {
+      if (!rows || typeof rows !== "object") continue;
+      const target = (view[section] ||= {});
+      for (const [key, row] of Object.entries(rows)) {
+        const old = target[key];
+        if (old?.version !== undefined && row?.version !== undefined && Number(old.version) > Number(row.version)) continue;
+        target[key] = row;
       }
     }
-    this.views[context] = view;
     this.changed();
   }
 

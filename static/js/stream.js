@@ -5,7 +5,10 @@
 // reconnect): the stream holds live messages back, refetches the missing ones
 // from /api/events/?after_seq=, then goes on. A `queues` message carries the
 // log's newest seq; if we stay behind it across two of them, the tail was lost
-// and we refetch too. Reconnects with exponential backoff and jitter.
+// and we refetch too. A `views` message (no seq) carries the view rows that changed
+// since the last one, by context, section and key; after a refetch the page reads the
+// views again (onRecovered), since a frame lost with a gap may have held some.
+// Reconnects with exponential backoff and jitter.
 
 import {getJSON} from "./dom.js";
 
@@ -13,8 +16,9 @@ const PAGE = 1000;
 const MAX_RECOVERY_PAGES = 50;
 
 export class EventStream {
-  constructor({onSnapshot = () => {}, onEntries = () => {}, onQueues = () => {}, onState = () => {}} = {}) {
-    Object.assign(this, {onSnapshot, onEntries, onQueues, onState});
+  constructor({onSnapshot = () => {}, onEntries = () => {}, onQueues = () => {}, onViews = () => {},
+               onRecovered = () => {}, onState = () => {}} = {}) {
+    Object.assign(this, {onSnapshot, onEntries, onQueues, onViews, onRecovered, onState});
     this.lastSeq = 0;
     this.held = [];
     this.recovering = false;
@@ -85,6 +89,7 @@ export class EventStream {
     const ready = [];
     for (const item of items) {
       if (item.type === "queues") { this.queues(item); continue; }
+      if (item.type === "views") { this.onViews(item.views || {}); continue; }
       if (typeof item.seq !== "number") continue;
       if (this.recovering) { this.held.push(item); continue; }
       if (item.seq <= this.lastSeq) continue; // already have it (snapshot or refetch)
@@ -147,6 +152,7 @@ export class EventStream {
     this.deliver(fresh);
     this.recovering = false;
     this.behindSince = null;
+    this.onRecovered();
     this.setState(this.socket && this.socket.readyState === WebSocket.OPEN ? "live" : "offline");
   }
 }

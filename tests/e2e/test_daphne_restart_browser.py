@@ -19,7 +19,7 @@ from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
 
-BEFORE, DURING, AFTER = 5, 40, 5  # DURING's entries outgrow the reconnect snapshot (the newest 100)
+BEFORE, DURING, AFTER = 5, 60, 5  # DURING's entries (the event and payments' receipt each) outgrow the reconnect snapshot (the newest 100)
 
 
 @pytest.fixture

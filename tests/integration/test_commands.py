@@ -56,3 +56,20 @@ def test_a_command_still_running_when_its_sender_gives_up_is_undone(stack, live_
     assert outcomes == ["expired", "sent", "timeout"]  # it arrived and ran: the undo is what kept it out
     stack.wait_idle(timeout=30)
     assert probe_effects(probe_id) == 0
+
+
+def test_a_redelivered_command_is_answered_with_its_stored_reply(live_db):
+    from datetime import datetime, timedelta, timezone
+
+    from eventbus.commands import execute
+
+    probe_id = new_probe_id()
+    now = datetime.now(timezone.utc)
+    message = {"command_id": str(__import__("uuid").uuid4()), "command_type": "RecordProbe", "sender": "orders",
+               "owner": "payments", "issued_at": now.isoformat(), "expires_at": (now + timedelta(seconds=30)).isoformat(),
+               "payload": {"probe_id": probe_id, "sleep": 0.0}}
+    first = execute(message)
+    again = execute(message)
+    assert first == {"ok": True, "outcome": "ok"}
+    assert again == {"ok": True, "outcome": "ok", "redelivered": True}  # not "duplicate": the sender reads the real reply
+    assert probe_effects(probe_id) == 1

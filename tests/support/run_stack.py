@@ -193,14 +193,19 @@ class RunStack:
     def audit(self) -> dict:
         """The suite's delivery audit over everything this stack ever committed."""
         return self.django(
-            "from tests.support.audit import audit_since\n"
-            "a = audit_since({})\n"
-            "result = {'committed': a.committed, 'lost': a.lost, 'missing_from_log': a.missing_from_log}"
+            "from orders.models import Order\n"
+            "from tests.support.audit import Mark, audit_since\n"
+            "orders = [str(o) for o in Order.objects.using('orders').values_list('order_id', flat=True)]\n"
+            "a = audit_since(Mark(outbox={}, dead={}), orders=orders)\n"
+            "result = {'committed': a.committed, 'lost': a.lost, 'missing_from_log': a.missing_from_log,\n"
+            "          'problems': a.problems, 'dead_letters': a.dead_letters, 'applied_twice': a.applied_twice}"
         )
 
     def wait_audit_clean(self, timeout: float = 120) -> dict:
         def clean():
             audit = self.audit()
+            if audit["problems"] or audit["dead_letters"] or audit["applied_twice"]:
+                raise AssertionError(f"the audit found faults: {audit}")
             return audit if audit["committed"] and not audit["lost"] and not audit["missing_from_log"] else None
 
         return wait_for(clean, timeout=timeout, interval=2, message="every committed event delivered and logged")

@@ -124,11 +124,13 @@ class Stack:
         )
 
     def unconfirmed_outbox_rows(self) -> int:
-        """Sent rows some subscriber has not recorded yet (the sweep confirms or resends them)."""
+        """Sent rows some subscriber has not recorded yet (the sweep confirms or resends them);
+        rows parked behind dead letters wait for an operator, not for the stack."""
         from eventbus.models import OutboxMessage
 
         return sum(
-            OutboxMessage.objects.using(alias).filter(sent_at__isnull=False, confirmed_at__isnull=True).count()
+            OutboxMessage.objects.using(alias).filter(sent_at__isnull=False, confirmed_at__isnull=True,
+                                                      parked_at__isnull=True).count()
             for alias in settings.DATABASES if alias != "default"
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -137,7 +138,10 @@ def test_the_form_shows_the_view_and_field_errors(client, catalog):
                                             "payment_token": "tok_visa", f"qty__{catalog[0]}": "101"})
     assert response.status_code == 400
     html = response.content.decode()
-    assert html.count('class="errorlist"') >= 3
+    # Each error sits next to its own field, and the field points at it (aria-describedby).
+    for field in ("customer_name", "customer_email", f"qty__{catalog[0]}"):
+        assert re.search(rf'<input[^>]*aria-invalid="true"[^>]*aria-describedby="id_{field}_error"[^>]*id="id_{field}">\s*'
+                         rf'<(p|div) class="field-error" id="id_{field}_error">[^<]+</\1>', html), field
     response = client.post("/orders/new/", {"customer_name": "Ada", "customer_email": "ada@example.com",
                                             "payment_token": "tok_visa"})
     assert response.status_code == 400 and "the cart is empty" in response.content.decode()

@@ -88,9 +88,31 @@ def test_a_reservation_is_all_or_nothing_and_idempotent():
     assert Product.objects.using("inventory").get(sku=a).reserved == 3
     inventory.stock_commit(order_id=other)
     inventory.stock_commit(order_id=other)
-    inventory.stock_release(order_id=other)  # too late: committed stock stays sold
     product = Product.objects.using("inventory").get(sku=a)
     assert (product.on_hand, product.reserved) == (2, 0)
+    # A rejection after the commit (a CommitStock that committed after its sender gave
+    # up) undoes the sale, once.
+    inventory.stock_release(order_id=other)
+    inventory.stock_release(order_id=other)
+    product = Product.objects.using("inventory").get(sku=a)
+    assert (product.on_hand, product.reserved) == (5, 0)
+    assert Reservation.objects.using("inventory").get(order_id=other).status == Reservation.RELEASED
+    assert inventory.stock_commit(order_id=other).status == Reservation.RELEASED  # and stays undone
+
+
+def test_a_rejection_after_the_capture_refunds_it_once():
+    from payments.models import Payment
+    from payments.services import payment_capture
+
+    order_id = str(uuid.uuid4())
+    payment_authorize(order_id=order_id, amount="5.00", currency="EUR", token="tok_visa")
+    assert payment_capture(order_id=order_id).status == Payment.CAPTURED
+    payment_void(order_id=order_id, reason="its sender gave up")
+    payment_void(order_id=order_id, reason="its sender gave up")
+    payment = Payment.objects.using("payments").get(order_id=order_id)
+    assert payment.status == Payment.VOIDED and payment.reason.startswith("refunded")
+    assert len(published("payments", "PaymentVoided", order_id=order_id)) == 1
+    assert payment_capture(order_id=order_id).status == Payment.VOIDED
 
 
 def test_a_rejection_before_the_request_releases_the_reservation_at_once():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,10 +58,22 @@ def test_a_malformed_rate_limit_is_refused_at_startup(rate):
 
 @pytest.mark.django_db(databases="__all__")
 def test_static_files_are_served_with_debug_off(client, settings):
+    """whitenoise, debug off: pages name hashed files, served gzip-compressed and cached for good;
+    the modules a hashed script imports are hashed too, so one page never mixes two builds."""
     assert settings.DEBUG is False
-    response = client.get("/static/js/stream.js")
+    page = client.get("/").content.decode()
+    css = re.search(r'href="(/static/css/eventflow\.[0-9a-f]{12}\.css)"', page)
+    script = re.search(r'src="(/static/js/graph-page\.[0-9a-f]{12}\.js)"', page)
+    assert css and script, page
+    response = client.get(css.group(1), HTTP_ACCEPT_ENCODING="gzip")
     assert response.status_code == 200
-    assert b"".join(response.streaming_content)
+    assert response["Content-Encoding"] == "gzip"
+    assert "immutable" in response["Cache-Control"]
+    source = b"".join(client.get(script.group(1)).streaming_content).decode()
+    imports = re.findall(r'from "\./([^"]+)"', source)
+    assert imports and all(re.fullmatch(r"[a-z-]+\.[0-9a-f]{12}\.js", name) for name in imports), imports
+    for name in imports:
+        assert client.get(f"/static/js/{name}").status_code == 200, name
     assert client.get("/static/js/no-such-file.js").status_code == 404
 
 

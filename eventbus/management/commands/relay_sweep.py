@@ -6,11 +6,13 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from eventbus import retention
 from eventbus.relay import sweep_once
 
 
 class Command(BaseCommand):
-    help = "Run the relay sweep: send committed outbox rows still unsent (broker outage, crash)."
+    help = ("Run the relay sweep: send committed outbox rows still unsent (broker outage, crash), "
+            "confirm or resend sent ones, the contexts' sweeps, and the retention policy.")
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="sweep once and exit")
@@ -34,6 +36,10 @@ class Command(BaseCommand):
                 sent = {}
             if any(sent.values()):
                 self.stdout.write("relay sweep sent " + ", ".join(f"{c}={n}" for c, n in sent.items() if n))
+            try:  # the retention policy, every EVENTFLOW_RETENTION_INTERVAL seconds
+                retention.apply_if_due()
+            except Exception as exc:
+                self.stderr.write(f"retention failed: {exc}")
             if once:
                 break
             time.sleep(interval)

@@ -6,9 +6,13 @@ import math
 import random
 import time
 from collections import Counter
+from types import SimpleNamespace
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from contracts import RestockDemoCatalog
+from eventbus.commands import CommandTimeout, send_command
 from orders.models import Order
 from orders.selectors import product_list, reason_category
 from orders.services import order_place
@@ -41,6 +45,21 @@ def plan_order(rng: random.Random, products) -> tuple[list[dict], str]:
     return [{"sku": p.sku, "qty": rng.choice([1, 1, 1, 2, 3])} for p in chosen], token
 
 
+def forecast_dry(products, orders: int, seed: int | None) -> list[str]:
+    """The SKUs this run would leave at 0 available (or finds there already): the same mix of
+    orders played against a copy of the view, where an approved card takes the stock it asks for."""
+    stock = [SimpleNamespace(sku=p.sku, price=p.price, available=p.available) for p in products]
+    by_sku = {p.sku: p for p in stock}
+    rng = random.Random(seed)
+    for i in range(orders):
+        lines, token = plan_order(rng, stock)
+        rng.choice(NAMES)  # keep in step with the real run's draws
+        if token == "tok_visa" and all(by_sku[line["sku"]].available >= line["qty"] for line in lines):
+            for line in lines:
+                by_sku[line["sku"]].available -= line["qty"]
+    return sorted(p.sku for p in stock if p.available <= 0)
+
+
 def statuses(order_ids: list[str]) -> dict[str, tuple[str, str]]:
     result = {}
     for start in range(0, len(order_ids), 500):
@@ -62,8 +81,32 @@ class Command(BaseCommand):
         parser.add_argument("--skus", default="", help="comma-separated SKUs to order from (default: all)")
         parser.add_argument("--sku-prefix", default="", help="only SKUs starting with this prefix")
         parser.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable mix")
+        parser.add_argument("--restock", action="store_true",
+                            help="first ask inventory to restock the demo catalog (under --sku-prefix, default DEMO)")
 
-    def handle(self, *args, orders=50, rate=5.0, wait=120.0, skus="", sku_prefix="", seed=None, **options):
+    def restock(self, prefix: str, catalog) -> None:
+        """Inventory restocks through its own services (a command it owns); then wait for orders' view."""
+        before = {p.sku: p.available for p in catalog()}
+        try:
+            reply = send_command(RestockDemoCatalog(sku_prefix=prefix), sender="orders",
+                                 timeout=max(settings.EVENTFLOW_COMMAND_TIMEOUT, 10.0)).reply
+        except CommandTimeout as exc:
+            raise CommandError(f"restock not done: {exc}") from exc
+        if not reply.get("ok"):
+            raise CommandError(f"restock not done: {reply.get('reason') or reply.get('outcome')}")
+        added = {r["sku"]: r["added"] for r in reply.get("restocked", [])}
+        self.stdout.write(f"restocked {len(added)} product(s) of {prefix}-*, {sum(added.values())} units; "
+                          f"{len(reply.get('created', []))} created")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # InventoryChanged reaches orders' view in a moment
+            view = {p.sku: p.available for p in catalog()}
+            if all(view.get(sku, 0) >= before.get(sku, 0) + n for sku, n in added.items()):
+                return
+            time.sleep(0.2)
+        self.stderr.write("restock: orders' view has not caught up yet; going on")
+
+    def handle(self, *args, orders=50, rate=5.0, wait=120.0, skus="", sku_prefix="", seed=None, restock=False,
+               **options):
         if orders < 1 or rate < 0 or wait < 0:
             raise CommandError("--orders must be at least 1; --rate and --wait cannot be negative")
         wanted = {s.strip() for s in skus.split(",") if s.strip()}
@@ -71,9 +114,18 @@ class Command(BaseCommand):
         def catalog():
             return [p for p in product_list() if (not wanted or p.sku in wanted) and p.sku.startswith(sku_prefix)]
 
+        if restock:
+            self.restock(sku_prefix.rstrip("-") or "DEMO", catalog)
         products = catalog()
         if not products:
             raise CommandError("no products in orders' view to order from (run seed_demo, check --skus/--sku-prefix)")
+        dry = forecast_dry(products, orders, seed)
+        if dry:
+            self.stderr.write(
+                f"warning: this run would leave {len(dry)} of {len(products)} products at 0 available "
+                f"({', '.join(dry[:6])}{', ...' if len(dry) > 6 else ''}); orders for them are rejected. "
+                + ("Even the demo catalog's starting stock is not enough for this many orders." if restock else
+                   "Restock first: simulate --restock, or manage.py seed_demo --restock."))
         rng = random.Random(seed)
         step = max(1, orders // 10)
         placed, invalid = [], 0

@@ -1,0 +1,139 @@
+"""Many messages per task execution for a batching context (the dashboard), in a prefork worker.
+
+A Celery strategy (see celery.worker.strategy): the worker's main process keeps the
+requests of the batching context's deliveries and receipt messages instead of handing
+each to the pool. When the pool has no batch of ours running, everything waiting goes
+to it as one job (eventbus.ingest.write_batch: one transaction, one bulk insert, one
+broadcast); while it runs, new requests wait for the next one. Nothing ever waits to
+fill a batch: a quiet system pays no latency, a busy one gets big batches.
+
+Every message is acknowledged from the main process (where the consumer's connection
+lives) once the job that wrote it returned: at-least-once is kept. A job the pool lost
+(a killed child) rejects its messages back to the queue, where inboxes and log keys
+make them duplicates. Up to PREFETCH extra messages are fetched for this.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery.worker import state
+from celery.worker.strategy import default
+
+from eventbus import registry
+
+log = logging.getLogger("eventbus.batching")
+
+PREFETCH = 200
+MAX_BATCH = 500
+
+
+def batched_context(task_name: str, args) -> str | None:
+    """The batching context a request is for, or None (it runs as a task as usual)."""
+    from eventbus import transport
+
+    if task_name == transport.DELIVER_TASK:
+        context = args[0] if args else None
+    elif task_name in (transport.RECEIPTS_TASK, transport.RECEIPT_TASK):
+        context = transport.RECEIPT_QUEUE
+    else:
+        return None
+    return context if isinstance(context, str) and registry.batch_writer(context) is not None else None
+
+
+class _Batches:
+    """The requests of one worker process waiting for the pool, per context."""
+
+    def __init__(self):
+        self.waiting: dict[str, list] = {}
+        self.running: set[str] = set()
+        self.qos_raised: set[int] = set()
+
+    def add(self, consumer, context: str, req) -> None:
+        qos = consumer.qos
+        if qos is not None and id(qos) not in self.qos_raised:  # a new connection has a new QoS
+            self.qos_raised = {id(qos)}
+            qos.increment_eventually(PREFETCH)
+        self.waiting.setdefault(context, []).append(req)
+        self.submit(consumer, context)
+
+    def submit(self, consumer, context: str) -> None:
+        if context in self.running or not self.waiting.get(context):
+            return
+        reqs = self.waiting[context][:MAX_BATCH]
+        del self.waiting[context][:MAX_BATCH]
+        self.running.add(context)
+        for req in reqs:
+            state.task_accepted(req)
+        items = [(req.task_name, list(req.args), dict(req.kwargs)) for req in reqs]
+
+        def done(_result, reqs=reqs):
+            self.finish(consumer, context, reqs, ok=True)
+
+        def lost(_exc_info, reqs=reqs):
+            self.finish(consumer, context, reqs, ok=False)
+
+        try:
+            consumer.pool.apply_async(run_batch, args=(context, items), callback=done, error_callback=lost)
+        except Exception:
+            log.exception("batch of %s not handed to the pool", len(reqs))
+            self.finish(consumer, context, reqs, ok=False)
+
+    def finish(self, consumer, context: str, reqs, *, ok: bool) -> None:
+        current = getattr(consumer.task_consumer, "channel", None)
+        for req in reqs:
+            try:
+                if getattr(req.message, "channel", current) is not current:
+                    # Fetched on a connection that has since been lost: the broker gives
+                    # it back by itself (its redelivery is a duplicate); acking on the
+                    # dead channel would only fail.
+                    pass
+                elif ok:
+                    req.acknowledge()
+                else:  # back to the queue: its redelivery is a duplicate where it was written
+                    req.reject(requeue=True)
+            except Exception as exc:  # the connection went: the broker gives it back unacked
+                log.warning("ack of %s failed: %s", req.id, exc)
+            state.task_ready(req, successful=ok)
+        self.running.discard(context)
+        self.submit(consumer, context)
+
+
+_batches = _Batches()
+
+
+def strategy(task, app, consumer, **kwargs):
+    """Celery's default strategy, except that requests of a batching context join a batch."""
+    run_one = consumer.on_task_request
+
+    def handle(req):
+        context = batched_context(req.task_name, req.args)
+        if context is None:
+            return run_one(req)
+        _batches.add(consumer, context, req)
+
+    # The default strategy hands every request to consumer.on_task_request, read once here.
+    consumer.on_task_request = handle
+    try:
+        return default(task, app, consumer, **kwargs)
+    finally:
+        consumer.on_task_request = run_one
+
+
+def run_batch(context: str, items: list) -> list[str]:
+    """In the pool child: write the batch; a message that cannot be written is handled alone."""
+    from eventbus import ingest, tasks, transport
+    from eventbus.delivery import now_iso
+
+    batch = []
+    for name, args, kwargs in items:
+        if name == transport.DELIVER_TASK:
+            envelope = args[1] if len(args) > 1 else kwargs.get("envelope")
+            batch.append(ingest.Delivery(envelope, sent_at=kwargs.get("sent_at", args[2] if len(args) > 2 else None),
+                                         received_at=now_iso(), attempt=int(kwargs.get("attempt", 1))))
+        elif name == transport.RECEIPTS_TASK:
+            batch.append(ingest.Receipts(args[0] if args else kwargs.get("items", []),
+                                         (args[1] if len(args) > 1 else kwargs.get("views")) or {}))
+        else:  # one receipt, from before receipts were coalesced
+            batch.append(ingest.Receipts([args[0]] if args else [], {}))
+    return tasks.write_or_fall_back(context, batch)
