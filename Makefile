@@ -17,8 +17,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(INSTALLED): pyproject.toml | $(PY)
-	@echo "Installing eventflow and its dependencies into $(VENV) (pip install -e '.[test]')"
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@echo "Installing eventflow and its dependencies into $(VENV) (pip install -e '.[test,bench]')"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	touch $@
 
 venv: $(INSTALLED)

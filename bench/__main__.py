@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.time()
     results: dict = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-                     "args": vars(args), "sections": {}}
+                     "args": vars(args), "sections": {},
+                     "tracing": say_tracing()}
     code = 0
     try:
         say(f"stack in {stack.tmp} (Redis {stack.redis.public_url}, Daphne {stack.url})")
@@ -97,7 +98,30 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(results["table"]))
         path = write_results(results, Path(args.results)) if args.results else write_results(results)
         say(f"results written to {path} ({results['elapsed_s']} s)")
+        say(f"tracing was {'on' if results['tracing'] else 'off'} in this run")
+        write_plots_or_say(results, path.parent)
     return code
+
+
+def say_tracing() -> bool:
+    """Whether the stack's processes export OpenTelemetry spans (they inherit this environment)."""
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    say(f"tracing: on, every process exports spans to {endpoint}" if endpoint else
+        "tracing: off (OTEL_EXPORTER_OTLP_ENDPOINT unset: no SDK provider, the OpenTelemetry API's no-op)")
+    return bool(endpoint)
+
+
+def write_plots_or_say(results: dict, out_dir: Path) -> list[Path]:
+    from bench.plots import write_plots
+
+    try:
+        paths = write_plots(results, out_dir)
+    except ImportError as exc:
+        say(str(exc))
+        return []
+    for path in paths:
+        say(f"plot written to {path}")
+    return paths
 
 
 def say(message: str) -> None:

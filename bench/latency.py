@@ -8,7 +8,7 @@ import uuid
 
 from bench.recorder import client as records
 from bench.resources import CpuMeter
-from bench.stats import summary_ms, wait_broker_quiet
+from bench.stats import samples_ms, summary_ms, wait_broker_quiet
 from bench.tasks import BASELINE_TASK
 from devstack.processes import CONTEXT_QUEUES
 
@@ -38,7 +38,7 @@ def baseline_latency(broker, *, samples: int) -> dict:
             rec = json.loads(item[1])
             if n >= WARMUP:
                 latencies.append(rec["done_at"] - rec["sent_at"])
-    return summary_ms(latencies[:samples])
+    return {**summary_ms(latencies[:samples]), "latencies_ms": samples_ms(latencies[:samples])}
 
 
 def baseline_burst(broker, *, tasks: int, stack=None) -> dict:
@@ -115,6 +115,7 @@ def event_hop(broker, *, samples: int) -> dict:
             publish_cost.append(committed - sent_at)
     return {
         **summary_ms(total),
+        "latencies_ms": samples_ms(total),
         "to_handler_start": summary_ms(handled),
         "publish_commit_relay": summary_ms(publish_cost),
     }

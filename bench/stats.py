@@ -28,6 +28,11 @@ def summary_ms(seconds: list[float]) -> dict:
     }
 
 
+def samples_ms(seconds: list[float]) -> list[float]:
+    """The samples themselves, in ms, for the latency plots (bench/plots.py)."""
+    return [round(s * 1000, 3) for s in seconds]
+
+
 def _r(value: float | None, places: int = 2) -> float | None:
     return None if value is None else round(value, places)
 

@@ -7,6 +7,10 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # This process serves ASGI: the settings give it no persistent database connections.
 os.environ["EVENTFLOW_ASGI"] = "1"
+# Traces with OTEL_EXPORTER_OTLP_ENDPOINT set; Django's middleware goes in before the app is built.
+from eventbus import tracing  # noqa: E402
+
+tracing.setup("web", http=True)
 # Build Django's app first: it sets up the apps the websocket routes import.
 django_asgi_app = get_asgi_application()
 

@@ -140,6 +140,11 @@ EVENTFLOW_ORDER_RATE_LIMIT = env_str("EVENTFLOW_ORDER_RATE_LIMIT", "60/60")
 _rate = EVENTFLOW_ORDER_RATE_LIMIT.strip()
 if _rate not in ("0", "off") and not (re.fullmatch(r"[1-9][0-9]*/[0-9]*\.?[0-9]+", _rate) and float(_rate.split("/")[1]) > 0):
     raise ImproperlyConfigured(f"EVENTFLOW_ORDER_RATE_LIMIT={EVENTFLOW_ORDER_RATE_LIMIT!r}: use N/S (N orders per S seconds) or 0")
+# The trace page (/orders/<id>/) links an order's OpenTelemetry trace id here, e.g.
+# http://localhost:16686/trace/{trace_id} for Jaeger; empty: the id is shown as text only.
+EVENTFLOW_TRACE_URL = env_str("EVENTFLOW_TRACE_URL", "").strip()
+if EVENTFLOW_TRACE_URL and not (re.match(r"https?://", EVENTFLOW_TRACE_URL) and "{trace_id}" in EVENTFLOW_TRACE_URL):
+    raise ImproperlyConfigured(f"EVENTFLOW_TRACE_URL={EVENTFLOW_TRACE_URL!r}: use an http(s) URL with {{trace_id}} in it")
 # Seconds an answer of an expensive read (/api/comparison/, /api/contexts/, text search of
 # /api/events/) is reused by this process, so a loop of requests does the work once.
 EVENTFLOW_READ_CACHE_SECONDS = env_float("EVENTFLOW_READ_CACHE_SECONDS", 2.0)

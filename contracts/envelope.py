@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,6 +20,12 @@ ENVELOPE_FIELDS = (
     "occurred_at",
     "payload",
 )
+# W3C trace context (https://www.w3.org/TR/trace-context/) of the span that published the
+# event; present only when its process traces (OTEL_EXPORTER_OTLP_ENDPOINT, eventbus/tracing.py).
+# A delivery continues that trace, so one order is one trace across every process.
+TRACE_FIELDS = ("traceparent", "tracestate")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+_TRACESTATE_MAX = 512  # the W3C limit a propagator may keep
 
 
 @dataclass(frozen=True)
@@ -34,9 +41,23 @@ class Envelope:
     occurred_at: str
     payload: dict
     event: Any
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     def as_dict(self) -> dict:
-        return {name: getattr(self, name) for name in ENVELOPE_FIELDS}
+        data = {name: getattr(self, name) for name in ENVELOPE_FIELDS}
+        data.update({name: getattr(self, name) for name in TRACE_FIELDS if getattr(self, name) is not None})
+        return data
+
+    @property
+    def trace_id(self) -> str | None:
+        """The W3C trace id this event belongs to, when its publisher traced."""
+        return trace_id_of(self.traceparent)
+
+
+def trace_id_of(traceparent) -> str | None:
+    """The trace id of a W3C traceparent; None for none or a malformed one."""
+    return traceparent.split("-")[1] if isinstance(traceparent, str) and _TRACEPARENT.match(traceparent) else None
 
 
 def _now_iso() -> str:
@@ -53,14 +74,29 @@ def _check_uuid(value: Any, field: str) -> str:
     return value
 
 
+def _check_trace(data: dict) -> None:
+    """traceparent and tracestate are optional; when present they follow the W3C format."""
+    traceparent, tracestate = data.get("traceparent"), data.get("tracestate")
+    if traceparent is not None and not (isinstance(traceparent, str) and _TRACEPARENT.match(traceparent)):
+        raise ContractError("not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)", field="traceparent")
+    if tracestate is not None:
+        if not isinstance(tracestate, str) or len(tracestate) > _TRACESTATE_MAX:
+            raise ContractError(f"expected a string of at most {_TRACESTATE_MAX} characters", field="tracestate")
+        if traceparent is None:
+            raise ContractError("tracestate without traceparent", field="tracestate")
+
+
 def build_envelope(
     event: Any,
     *,
     producer: str,
     correlation_id: str | None = None,
     causation_id: str | None = None,
+    traceparent: str | None = None,
+    tracestate: str | None = None,
 ) -> Envelope:
-    """Wrap an event object. A new flow gets a new correlation id."""
+    """Wrap an event object. A new flow gets a new correlation id; the trace fields, when
+    given, are the W3C trace context of the publishing span."""
     event_type = type(event).__name__
     cls = event_class(event_type)
     if cls is not type(event):
@@ -73,6 +109,7 @@ def build_envelope(
     correlation_id = _check_uuid(correlation_id, "correlation_id") if correlation_id else str(uuid.uuid4())
     if causation_id is not None:
         _check_uuid(causation_id, "causation_id")
+    _check_trace({"traceparent": traceparent, "tracestate": tracestate})
     payload = to_payload(event)
     return Envelope(
         event_id=event_id,
@@ -84,6 +121,8 @@ def build_envelope(
         occurred_at=_now_iso(),
         payload=payload,
         event=validate_payload(event_type, payload),
+        traceparent=traceparent,
+        tracestate=tracestate,
     )
 
 
@@ -94,10 +133,11 @@ def parse_envelope(data: Any) -> Envelope:
     missing = [name for name in ENVELOPE_FIELDS if name not in data]
     if missing:
         raise ContractError("missing field", field=missing[0])
-    extra = sorted(set(data) - set(ENVELOPE_FIELDS))
+    extra = sorted(set(data) - set(ENVELOPE_FIELDS) - set(TRACE_FIELDS))
     if extra:
         raise ContractError("unexpected field", field=extra[0])
     _check_uuid(data["event_id"], "event_id")
+    _check_trace(data)
     _check_uuid(data["correlation_id"], "correlation_id")
     if data["causation_id"] is not None:
         _check_uuid(data["causation_id"], "causation_id")
@@ -134,4 +174,6 @@ def parse_envelope(data: Any) -> Envelope:
         occurred_at=data["occurred_at"],
         payload=data["payload"],
         event=event,
+        traceparent=data.get("traceparent"),
+        tracestate=data.get("tracestate"),
     )

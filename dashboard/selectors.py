@@ -11,6 +11,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db.models import Count, Max, Q
 
+from contracts.envelope import trace_id_of
 from dashboard.models import ContextView, LogEntry
 from eventbus import broker, control, registry
 
@@ -237,9 +238,12 @@ def trace(order_id: str) -> dict | None:
     # In the order things happened (the log's order is the order the dashboard heard of them).
     by_time = sorted(events, key=lambda e: (_time((e.data or {}).get("occurred_at")) or e.recorded_at, e.seq))
     timeline = [{**e.as_message(), "receipts": receipts.pop(e.event_id, [])} for e in by_time]
+    requested = next((e.data for e in by_time if e.event_type == "OrderRequested" and isinstance(e.data, dict)), {})
     return {
         "order_id": order_id,
         "correlation_ids": correlation_ids,
+        # The OpenTelemetry trace of the order, when the process that took it traced (eventbus/tracing.py).
+        "trace_id": trace_id_of(requested.get("traceparent")),
         "last_seq": rows[-1].seq if rows else 0,
         "state": order_state(order_id, events),
         "timeline": timeline,

@@ -1,7 +1,8 @@
 """The graph page's charts: the last minutes of the event log in fixed buckets.
 
 Events per second (events logged), handled per second per context (receipts with outcome
-ok, commands' replies included), and the p50 / p95 of order end-to-end latency (from the
+ok, commands' replies included; the dashboard's own, the event rows that record their
+delivery), and the p50 / p95 of order end-to-end latency (from the
 request to OrderConfirmed / OrderRejected, as the comparison counts it) by when the order was
 decided. Queue depth has no history in the log: the page samples it from the stream.
 """
@@ -48,6 +49,13 @@ def series(*, now=None) -> dict:
             events[i] += row["n"] / BUCKET_SECONDS
         elif row["outcome"] == "ok" and row["context"]:
             handled.setdefault(row["context"], [0.0] * buckets)[i] += row["n"] / BUCKET_SECONDS
+    # The dashboard's own deliveries have no receipt rows: an event row that records its delivery is one.
+    own = (LogEntry.objects.using(DB).filter(kind=LogEntry.EVENT, delivery__isnull=False, recorded_at__gte=start)
+           .annotate(t=TruncSecond("recorded_at")).values("t").annotate(n=Count("seq")))
+    for row in own:
+        i = index(row["t"])
+        if i is not None:
+            handled.setdefault(DB, [0.0] * buckets)[i] += row["n"] / BUCKET_SECONDS
 
     # Orders decided in the window, timed with the comparison's own rule (dashboard/metrics.py).
     decided = list(LogEntry.objects.using(DB)

@@ -119,6 +119,8 @@ def api_trace(request: HttpRequest, order_id: str) -> JsonResponse:
         return JsonResponse({"errors": {"order_id": ["no event of this order in the log (yet)"]}}, status=404)
     # The lab's figures for this one order: mode, messages, hops, synchronous waits, latency.
     trace["metrics"] = metrics.order_metrics_of(trace["correlation_ids"][0])
+    trace["trace_url"] = (settings.EVENTFLOW_TRACE_URL.format(trace_id=trace["trace_id"])
+                          if trace["trace_id"] and settings.EVENTFLOW_TRACE_URL else None)
     return _json(request, trace)
 
 

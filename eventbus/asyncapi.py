@@ -103,6 +103,9 @@ def _envelope_schema(event_type: str, cls: type) -> dict:
             "causation_id": {"anyOf": [uuid, {"type": "null"}], "description": "The event this one reacts to"},
             "occurred_at": {"type": "string", "format": "date-time"},
             "payload": {"$ref": f"#/components/schemas/{event_type}"},
+            "traceparent": {"type": "string", "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+                            "description": "W3C trace context of the publishing span, when its process traces"},
+            "tracestate": {"type": "string", "maxLength": 512, "description": "W3C tracestate, when present"},
         },
     }
 

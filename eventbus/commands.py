@@ -29,7 +29,7 @@ from config.celery import app
 from contracts import ContractError, command_class
 from contracts.registry import to_payload, validate_command
 from eventbus import broker, transport
-from eventbus import telemetry
+from eventbus import telemetry, tracing
 from eventbus.lineage import current_envelope
 from eventbus.models import InboxMessage
 
@@ -115,6 +115,7 @@ class Sent:
     elapsed: float
 
 
+@tracing.traced_command
 def send_command(command: Any, *, sender: str, timeout: float, correlation_id: str | None = None,
                  causation_id: str | None = None) -> Sent:
     """Send `command` to its owner and wait up to `timeout` seconds for the reply.
@@ -136,6 +137,7 @@ def send_command(command: Any, *, sender: str, timeout: float, correlation_id: s
         "issued_at": _iso(issued),
         "expires_at": _iso(issued + timedelta(seconds=timeout)),
         "payload": to_payload(command),
+        **tracing.current_fields(),  # traceparent, tracestate: the owner continues this trace
     }
     _record(message, kind="command", outcome="sent", sent_at=message["issued_at"])
     try:
@@ -208,14 +210,16 @@ def _stored_reply(owner: str, command_id: str) -> dict:
 
 
 @shared_task(name=COMMAND_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@tracing.traced_command_task
 def command(message: dict) -> str:
     started = _iso(datetime.now(timezone.utc))
     reply = execute(message)
     if reply["outcome"] != "expired":
         key = _reply_key(message.get("command_id", "unknown"))
-        conn = broker.client()
-        conn.rpush(key, json.dumps(reply))
-        conn.expire(key, REPLY_TTL)
+        with tracing.replying(message):
+            conn = broker.client()
+            conn.rpush(key, json.dumps(reply))
+            conn.expire(key, REPLY_TTL)
     _record(message, kind="reply", outcome=reply["outcome"], error=reply.get("reason", ""),
             received_at=started, started_at=started, finished_at=_iso(datetime.now(timezone.utc)))
     return reply["outcome"]

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from contracts import ContractError, parse_envelope
-from eventbus import registry
+from eventbus import registry, tracing
 from eventbus.lineage import current_envelope
 from eventbus.models import DeadLetter, InboxMessage
 
@@ -81,7 +81,8 @@ def handle(context: str, raw) -> Outcome:
             except IntegrityError:
                 return Outcome(DUPLICATE, started, now_iso())
             for handler in handlers:
-                handler(envelope.event, envelope)
+                with tracing.handling(handler):  # what it publishes continues this trace
+                    handler(envelope.event, envelope)
     finally:
         current_envelope.reset(token)
     # The context's view is read by the receipts' thread, at most a few times a second (eventbus/receipts.py).

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 
 from contracts import Envelope, build_envelope
+from eventbus import tracing
 from eventbus.lineage import current_envelope
 from eventbus.models import OutboxMessage
 
@@ -30,15 +31,16 @@ def publish(
     if cause is not None:
         correlation_id = correlation_id or cause.correlation_id
         causation_id = causation_id or cause.event_id
-    envelope = build_envelope(
-        event, producer=context, correlation_id=correlation_id, causation_id=causation_id
-    )
-    OutboxMessage.objects.using(context).create(
-        event_id=envelope.event_id,
-        event_type=envelope.event_type,
-        correlation_id=envelope.correlation_id,
-        envelope=envelope.as_dict(),
-    )
+    with tracing.publishing(event, context) as trace_fields:  # {} unless this process traces
+        envelope = build_envelope(
+            event, producer=context, correlation_id=correlation_id, causation_id=causation_id, **trace_fields
+        )
+        OutboxMessage.objects.using(context).create(
+            event_id=envelope.event_id,
+            event_type=envelope.event_type,
+            correlation_id=envelope.correlation_id,
+            envelope=envelope.as_dict(),
+        )
     from eventbus.relay import relay_after_commit
 
     relay_after_commit(context, envelope.as_dict())

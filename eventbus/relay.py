@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from eventbus import broker, registry, transport
+from eventbus import tracing
 from eventbus.models import DeadLetter, InboxMessage, OutboxMessage
 
 log = logging.getLogger("eventbus.relay")
@@ -49,6 +50,7 @@ def _iso(moment) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+@tracing.traced_send  # a child of the envelope's publish span, when this process traces
 def _deliver_to(subscribers, envelope: dict) -> str:
     """Hand one delivery per subscriber to the broker; returns the broker epoch. Raises if it is down."""
     epoch = current_epoch()

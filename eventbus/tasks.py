@@ -10,7 +10,7 @@ from celery.signals import task_prerun
 from django.conf import settings
 from django.db import OperationalError, connections
 
-from eventbus import broker, ingest, receipts, registry, telemetry, transport
+from eventbus import broker, ingest, receipts, registry, telemetry, tracing, transport
 from eventbus.delivery import DEAD, DUPLICATE, FAILED, Outcome, build_receipt, dead_letter, format_error, handle, now_iso
 from eventbus.models import InboxMessage
 
@@ -29,6 +29,7 @@ STRATEGY = {"Strategy": BATCHING} if BATCHING else {}
 
 @shared_task(name=transport.DELIVER_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
              **STRATEGY)
+@tracing.traced_delivery  # a span continuing the envelope's trace, when this process traces
 def deliver(self, context: str, envelope: dict, sent_at: str | None = None, attempt: int = 1) -> str:
     received_at = now_iso()
     poisoned = _poisoned(self.request.id, context, envelope, attempt)

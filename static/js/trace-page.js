@@ -53,10 +53,21 @@ function render(trace) {
   statusBadge.textContent = state.status;
   reason.textContent = state.reason || "";
   document.getElementById("flow-link").href = `/events/?correlation_id=${encodeURIComponent(trace.correlation_ids[0])}`;
+  renderOtelTrace(trace.trace_id, trace.trace_url);
   renderState(state);
   renderMetrics(trace.metrics);
   renderTimeline(trace.timeline, trace.orphan_receipts);
   clear(document.getElementById("tree")).append(tree(trace.tree));
+}
+
+// The order's OpenTelemetry trace id (when the stack exports traces), and a link to it in
+// the tracing UI when EVENTFLOW_TRACE_URL is set.
+function renderOtelTrace(traceId, traceUrl) {
+  document.getElementById("otel-trace").hidden = !traceId;
+  document.getElementById("otel-trace-id").textContent = traceId || "";
+  const link = document.getElementById("otel-trace-link");
+  link.hidden = !traceUrl;
+  if (traceUrl) link.href = traceUrl;
 }
 
 function renderState(state) {

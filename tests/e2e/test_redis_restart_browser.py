@@ -1,7 +1,7 @@
 """Redis restarts under a running dashboard: the suite's own Daphne (not a fresh one), as
-`make run` users face it. The open page must lose its socket, reconnect to the same
-Daphne, refetch what it missed by seq, show every event exactly once, and then receive
-new events live again (no refetch needed)."""
+`make run` users face it. The open page must recover by itself (its Daphne's hub
+subscribes again; what the page missed meanwhile it refetches by seq, or it reconnects),
+show every event exactly once, and then receive new events live again (no refetch needed)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,6 @@ def test_a_running_dashboard_survives_a_redis_restart(browser, stack, live_db, d
         page.evaluate(COUNT_DELIVERIES)
         before = [publish_probe(new_probe_id()).event_id for _ in range(5)]
         page.wait_for_function(SHOWN_ONCE, arg=before)
-        stats = page.evaluate("() => ({...window.eventflowStream.stats})")
 
         stack.redis.kill()
         during = [publish_probe(new_probe_id()).event_id for _ in range(5)]  # left in the outbox
@@ -39,9 +38,7 @@ def test_a_running_dashboard_survives_a_redis_restart(browser, stack, live_db, d
         after = [publish_probe(new_probe_id()).event_id for _ in range(5)]
         everything = before + during + after
 
-        # The same Daphne: the page reconnected to it and caught up.
-        page.wait_for_function("(n) => window.eventflowStream.stats.reconnects > n", arg=stats["reconnects"],
-                               timeout=90_000)
+        # The same Daphne, the same page: it caught up without a reload.
         page.wait_for_function(SHOWN_ONCE, arg=everything, timeout=90_000)
         assert page.evaluate(DELIVERED, everything) == [1] * len(everything)
         assert daphne.proc.pid == daphne_pid and daphne.proc.poll() is None

@@ -23,6 +23,21 @@ def test_round_trip_keeps_everything():
     assert envelope.event.customer.email == "ada@example.com"
 
 
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_the_trace_context_is_optional_and_travels_when_present():
+    plain = order_requested_envelope()
+    assert "traceparent" not in plain and "tracestate" not in plain
+    assert parse_envelope(copy.deepcopy(plain)).trace_id is None
+    traced = {**plain, "traceparent": TRACEPARENT, "tracestate": "vendor=opaque"}
+    envelope = parse_envelope(copy.deepcopy(traced))
+    assert envelope.as_dict() == traced
+    assert envelope.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+    built = build_envelope(envelope.event, producer="orders", traceparent=TRACEPARENT)
+    assert built.as_dict()["traceparent"] == TRACEPARENT and "tracestate" not in built.as_dict()
+
+
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [
@@ -38,6 +53,11 @@ def test_round_trip_keeps_everything():
         (lambda d: d.update(version=2), "version"),
         (lambda d: d.update(producer="payments"), "producer"),
         (lambda d: d.update(extra="x"), "extra"),
+        (lambda d: d.update(traceparent="00-abc-def-01"), "traceparent"),
+        (lambda d: d.update(traceparent=TRACEPARENT.upper()), "traceparent"),
+        (lambda d: d.update(traceparent=7), "traceparent"),
+        (lambda d: d.update(tracestate="vendor=1"), "tracestate"),
+        (lambda d: d.update(traceparent=TRACEPARENT, tracestate="x" * 513), "tracestate"),
     ],
 )
 def test_parse_names_the_offending_field(mutate, field):

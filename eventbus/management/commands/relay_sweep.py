@@ -6,7 +6,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from eventbus import retention
+from eventbus import retention, tracing
 from eventbus.relay import sweep_once
 
 
@@ -25,6 +25,7 @@ class Command(BaseCommand):
             nonlocal stopping
             stopping = True
 
+        tracing.setup("sweep")  # its resends continue each event's trace
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         self.stdout.write(f"relay sweep: every {interval}s")
