@@ -1,4 +1,4 @@
-"""The envelope every event travels in (see ARCHITECTURE.md, "The event envelope")."""
+"""The envelope every event travels in (see docs/ARCHITECTURE.md, "The envelope and the catalog")."""
 
 from __future__ import annotations
 

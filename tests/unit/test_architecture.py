@@ -1,4 +1,4 @@
-"""The bounded-context rules of ARCHITECTURE.md, checked by import-linter."""
+"""The import contracts of docs/ARCHITECTURE.md ("Layers and import contracts"), checked by import-linter."""
 
 import subprocess
 import sys
