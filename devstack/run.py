@@ -59,14 +59,17 @@ class StopRequested:
             self.signal_name = signal.Signals(signum).name
             return
         try:
-            print("eventflow: second signal: killing everything now", flush=True)
+            say("second signal: killing everything now")
         except RuntimeError:
             pass  # interrupted our own write to stdout
         self.on_force()
 
 
 def say(message: str) -> None:
-    print(f"eventflow: {message}", flush=True)
+    # One write, newline included: print() writes the text and its newline apart, and a
+    # child's output line (written by the supervisor's pump threads) could land in between.
+    sys.stdout.write(f"eventflow: {message}\n")
+    sys.stdout.flush()
 
 
 def acquire_lock(path: Path, port: int):
