@@ -65,7 +65,7 @@ def _queues_message() -> dict:
     global _queues_cache
     now = time.monotonic()
     if _queues_cache is None or now - _queues_cache[0] > QUEUES_INTERVAL / 2:
-        queues = {**selectors.queues(), "consumers": dict(_consumers["status"])}
+        queues = {**selectors.queues(), "consumers": selectors.with_restarts(dict(_consumers["status"]))}
         _queues_cache = (now, {"type": "queues", "seq": selectors.last_seq(), "queues": queues})
     return _queues_cache[1]
 

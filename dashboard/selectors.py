@@ -13,6 +13,7 @@ from django.db.models import Count, Max, Q
 
 from contracts.envelope import trace_id_of
 from dashboard.models import ContextView, LogEntry
+from devstack.status import read_down
 from eventbus import broker, control, registry
 
 DB = "dashboard"
@@ -333,9 +334,17 @@ def queues() -> dict:
 def consumers() -> dict[str, str]:
     """online / paused / offline per context, asked of the workers themselves (cached 1 s)."""
     try:
-        return control.consumer_status()
+        status = control.consumer_status()
     except Exception:  # the broker is down: nobody can be asked
-        return {}
+        status = {}
+    return with_restarts(status)
+
+
+def with_restarts(status: dict[str, str]) -> dict[str, str]:
+    """`status` with every context that `make run` is restarting right now (devstack's status
+    file) offline until its worker is ready: a quick restart would otherwise never show."""
+    down = set(read_down(settings.DATA_DIR)) & set(contexts())
+    return {**status, **{context: "offline" for context in down}} if down else status
 
 
 def contexts_state() -> dict:

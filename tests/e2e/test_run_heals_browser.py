@@ -17,7 +17,10 @@ pytestmark = [pytest.mark.live, pytest.mark.browser]
 
 @pytest.fixture(scope="module")
 def run_stack(tmp_path_factory):
-    stack = RunStack(tmp_path_factory.mktemp("run-heals-browser")).start()
+    stack = RunStack(tmp_path_factory.mktemp("run-heals-browser"))
+    # A restart that waits 2 s stays visible for at least two of the page's 1 s ticks.
+    stack.env["EVENTFLOW_RESTART_BACKOFF"] = "2"
+    stack.start()
     yield stack
     stack.close()
 

@@ -180,3 +180,16 @@ def test_an_order_is_pending_until_it_is_decided():
         OrderRequested(order_id=order_id, customer=Customer(name="Cy", email="cy@example.com"),
                        lines=(Line(sku="SKU-3", qty=1),), payment_token="tok_visa"), producer="orders"))
     assert selectors.trace(order_id)["state"]["status"] == "PENDING"
+
+
+def test_a_context_make_run_is_restarting_is_offline_until_its_worker_is_ready(settings, tmp_path):
+    from devstack import status
+
+    settings.DATA_DIR = tmp_path
+    (tmp_path / ".run").mkdir()
+    workers = {"orders": "online", "inventory": "online"}
+    assert selectors.with_restarts(workers) == workers
+    status.write_down(tmp_path, {"inventory": "starting", "redis": "starting"})
+    assert selectors.with_restarts(workers) == {"orders": "online", "inventory": "offline"}
+    status.clear(tmp_path)
+    assert selectors.with_restarts(workers) == workers
