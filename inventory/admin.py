@@ -5,7 +5,7 @@ counters and the version are never edited by hand."""
 from django import forms
 from django.contrib import admin, messages
 
-from eventbus.admin_base import ContextModelAdmin, ReadOnlyContextAdmin
+from eventbus import ContextModelAdmin, ReadOnlyContextAdmin
 from inventory import demo, services
 from inventory.models import Product, RejectedOrder, Reservation, StockAdjustment
 

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from eventbus.privacy import masked, may_see_emails
+from eventbus import masked, may_see_emails
 from orders import selectors
 from orders.access import order_token_issue, order_token_valid
 from orders.forms import OrderForm

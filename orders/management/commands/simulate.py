@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from contracts import RestockDemoCatalog
-from eventbus.commands import CommandFailed, send_command
+from eventbus import CommandFailed, send_command
 from orders.models import Order
 from orders.selectors import product_list, reason_category
 from orders.services import order_place
