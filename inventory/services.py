@@ -8,16 +8,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 
-from contracts import (
-    InventoryChanged,
-    Line,
-    StockReleased,
-    StockReservationFailed,
-    StockReserved,
-    describe_shortages,
-    merge_lines,
-    shortages_of,
-)
+from contracts import InventoryChanged, Line, StockReleased, StockReservationFailed, StockReserved
+from contracts import describe_shortages, merge_lines, shortages_of
 from eventbus import publish
 from inventory.models import Product, RejectedOrder, Reservation, StockAdjustment
 
