@@ -12,6 +12,7 @@ API only", pyproject.toml):
     get_flag(name)                                      a runtime switch
     order_decided(*, mode, outcome, using)              the orders-decided metric
     masked(value), may_see_emails(user)                 the masking rule
+    ContextConfig                                       a context's AppConfig (apps.py)
     ContextModelAdmin, ReadOnlyContextAdmin, ReadOnlyInline    admin base classes
 Names other than subscribe and register_view load on first use (PEP 562), so importing
 `eventbus` needs neither Django's settings nor its apps.
@@ -33,6 +34,7 @@ _LAZY = {
     "order_decided": "eventbus.telemetry",
     "masked": "eventbus.privacy",
     "may_see_emails": "eventbus.privacy",
+    "ContextConfig": "eventbus.appconfig",
     "ContextModelAdmin": "eventbus.admin_base",
     "ReadOnlyContextAdmin": "eventbus.admin_base",
     "ReadOnlyInline": "eventbus.admin_base",
