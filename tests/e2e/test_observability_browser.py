@@ -15,6 +15,7 @@ from django.test import Client
 from inventory.models import Product, StockAdjustment
 from inventory.services import product_create, stock_adjust
 from orders.models import ProductView
+from tests.support.browser import new_context
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
@@ -24,10 +25,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 @pytest.fixture
 def context(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    ctx.set_default_timeout(30_000)
-    ctx.errors = []
-    ctx.on("page", lambda page: page.on("pageerror", lambda error: ctx.errors.append(str(error))))
+    ctx = new_context(browser)
     yield ctx
     ctx.close()
 
