@@ -14,20 +14,13 @@ from django.db import transaction
 from contracts import Line, StockReleased
 from eventbus import publish
 from eventbus.privacy import mask_name
-from tests.support.browser import COUNT_DELIVERIES, DELIVERED, DELIVERED_COUNT, get_json, new_context
+from tests.support.browser import COUNT_DELIVERIES, DELIVERED, DELIVERED_COUNT, get_json
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 XSS_NAME = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture
-def context(browser):
-    ctx = new_context(browser)
-    yield ctx
-    ctx.close()
 
 
 @pytest.fixture

@@ -19,13 +19,6 @@ PASSWORD = "lab-staff-password-1"
 
 
 @pytest.fixture
-def context(browser):
-    ctx = new_context(browser)
-    yield ctx
-    ctx.close()
-
-
-@pytest.fixture
 def staff_user(live_db):
     from django.contrib.auth import get_user_model
 

@@ -15,19 +15,11 @@ from django.test import Client
 from inventory.models import Product, StockAdjustment
 from inventory.services import product_create, stock_adjust
 from orders.models import ProductView
-from tests.support.browser import new_context
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-
-
-@pytest.fixture
-def context(browser):
-    ctx = new_context(browser)
-    yield ctx
-    ctx.close()
 
 
 def staff_login(ctx, daphne_url: str) -> None:
