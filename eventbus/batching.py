@@ -52,7 +52,7 @@ class _Batches:
 
     def __init__(self):
         self.waiting: dict[str, list] = {}
-        self.running: dict[str, object] = {}  # context -> the token of its job in the pool
+        self.running: dict[str, list] = {}  # context -> the requests of its job in the pool
         self.raised_qos = None
 
     def add(self, consumer, context: str, req) -> None:
@@ -68,7 +68,7 @@ class _Batches:
         jobs not yet handed to the child without calling back: a batch in flight must not
         block the next ones forever. What waits was fetched on the lost connection: the
         broker gives it back (or lost it, and the relay resends)."""
-        for reqs in self.waiting.values():
+        for reqs in [*self.waiting.values(), *self.running.values()]:
             for req in reqs:
                 state.task_ready(req, successful=False)
         self.waiting.clear()
@@ -80,24 +80,24 @@ class _Batches:
             return
         reqs = self.waiting[context][:MAX_BATCH]
         del self.waiting[context][:MAX_BATCH]
-        token = self.running[context] = object()
+        self.running[context] = reqs
         for req in reqs:
             state.task_accepted(req)
         items = [(req.task_name, list(req.args), dict(req.kwargs)) for req in reqs]
 
         def done(_result, reqs=reqs):
-            self.finish(consumer, context, reqs, token, ok=True)
+            self.finish(consumer, context, reqs, ok=True)
 
         def lost(_exc_info, reqs=reqs):
-            self.finish(consumer, context, reqs, token, ok=False)
+            self.finish(consumer, context, reqs, ok=False)
 
         try:
             consumer.pool.apply_async(run_batch, args=(context, items), callback=done, error_callback=lost)
         except Exception:
             log.exception("batch of %s not handed to the pool", len(reqs))
-            self.finish(consumer, context, reqs, token, ok=False)
+            self.finish(consumer, context, reqs, ok=False)
 
-    def finish(self, consumer, context: str, reqs, token, *, ok: bool) -> None:
+    def finish(self, consumer, context: str, reqs, *, ok: bool) -> None:
         current = getattr(consumer.task_consumer, "channel", None)
         to_ack = []
         for req in reqs:
@@ -117,7 +117,7 @@ class _Batches:
         acknowledge_all(to_ack)
         for req in reqs:
             state.task_ready(req, successful=ok)
-        if self.running.get(context) is token:  # not a job from before a lost connection
+        if self.running.get(context) is reqs:  # not a job from before a lost connection
             del self.running[context]
             self.submit(consumer, context)
 
