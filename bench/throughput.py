@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bench import integrity, profiling, resources
 from bench.client import post_order
-from bench.runner import BENCH_SKUS
+from bench.products import BENCH_SKUS
 from bench.stats import summary_ms
 
 START_FRACTION, FACTOR, MAX_STEPS = 0.8, 1.25, 4

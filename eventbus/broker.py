@@ -88,9 +88,10 @@ def clear_sent_marks(event_ids) -> None:
         client().delete(*[_sent_key(e) for e in event_ids])
 
 
-def times_taken(message_id: str) -> int:
-    """How many times a worker has taken the message `message_id` (a redelivery keeps its id).
-    The count lives a few visibility timeouts: long enough to see a message come back."""
+def times_redelivered(message_id: str) -> int:
+    """How many times the message `message_id` came back to a worker (a redelivery keeps its
+    id; the first delivery is not counted). The count lives a few visibility timeouts: long
+    enough to see a message come back."""
     ttl = int(10 * settings.EVENTFLOW_VISIBILITY_TIMEOUT)
     key = f"eventflow:taken:{message_id}"
     pipe = client().pipeline(transaction=False)
