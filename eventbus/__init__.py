@@ -4,8 +4,10 @@ Public surface (what contexts use):
     publish(event, *, context, correlation_id=None, causation_id=None) -> Envelope
     subscribe(context, {"EventType": handler, ...})   in the context's handlers.py
     register_view(context, fn)                          the context's local view state
+    lock_key(using, key)                                one writer per key until the commit
 """
 
+from eventbus.locks import lock_key
 from eventbus.registry import register_view, subscribe
 
 
@@ -16,4 +18,4 @@ def publish(event, *, context, correlation_id=None, causation_id=None):
     return _publish(event, context=context, correlation_id=correlation_id, causation_id=causation_id)
 
 
-__all__ = ["publish", "register_view", "subscribe"]
+__all__ = ["lock_key", "publish", "register_view", "subscribe"]
