@@ -214,6 +214,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 
 # --- The event bus -------------------------------------------------------------
+# Worker processes per context queue (devstack starts them; a deployment sets it to its
+# total per context): the consumer status waits for that many replies per context.
+EVENTFLOW_WORKERS = max(1, env_int("EVENTFLOW_WORKERS", 1))
 EVENTFLOW_MAX_TRIES = env_int("EVENTFLOW_MAX_TRIES", 5)
 EVENTFLOW_RETRY_BACKOFF = env_float("EVENTFLOW_RETRY_BACKOFF", 0.5)  # seconds, doubled each try
 # Tries for a transient database error ("database is locked") before the event is parked;
