@@ -93,6 +93,31 @@ class Stack:
     def broker(self) -> redis_lib.Redis:
         return redis_lib.Redis.from_url(settings.BROKER_URL)
 
+    def queue_depth(self, queue: str) -> int:
+        from eventbus.broker import queue_depths
+
+        return queue_depths([queue])[queue]
+
+    def queued(self, queue: str) -> set[bytes]:
+        """The messages waiting in `queue`, to tell them from later ones: Redis lists them;
+        RabbitMQ cannot without taking them, so there it is empty."""
+        return set() if settings.BROKER_IS_AMQP else set(self.broker().lrange(queue, 0, -1))
+
+    def lose_broker_data(self) -> None:
+        """The broker comes back without its data: Redis killed, wiped and started again;
+        RabbitMQ's virtual host deleted and created again (every queue and message gone)."""
+        from tests import bootstrap
+
+        if settings.BROKER_IS_AMQP:
+            vhost = bootstrap.vhost()
+            vhost.delete()
+            vhost.create()
+            return
+        self.redis.kill()
+        self.redis.wipe()
+        time.sleep(1)
+        self.redis.start()
+
     def unsent_outbox_rows(self) -> int:
         from eventbus.models import OutboxMessage
 
@@ -113,9 +138,11 @@ class Stack:
         )
 
     def busy(self) -> dict:
-        client = self.broker()
-        state = {queue: client.llen(queue) for queue in CONTEXT_QUEUES}
-        state["unacked"] = client.hlen("unacked")
+        from eventbus.broker import queue_depths
+
+        state = queue_depths(list(CONTEXT_QUEUES))
+        if not settings.BROKER_IS_AMQP:  # RabbitMQ holds what a worker took out of the ready count
+            state["unacked"] = self.broker().hlen("unacked")  # (the unconfirmed rows cover it)
         state["unsent"] = self.unsent_outbox_rows()
         state["unconfirmed"] = self.unconfirmed_outbox_rows()
         return {k: v for k, v in state.items() if v}
