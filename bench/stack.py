@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from devstack import rabbitmq
 from devstack.processes import REPO_ROOT, Supervisor
 from devstack.redis import HOST, RedisServer, free_port
 from devstack.stack import Stack
@@ -44,6 +45,10 @@ class BenchStack:
             # The bench offers hundreds of orders a second from one address: no rate limit.
             "EVENTFLOW_ORDER_RATE_LIMIT": "0",
         }
+        # On RabbitMQ (CELERY_BROKER_URL=amqp://…): a virtual host of its own, deleted at the end.
+        self.vhost = rabbitmq.private_vhost(os.environ.get("CELERY_BROKER_URL", ""), prefix="eventflow-bench")
+        if self.vhost:
+            self.env["CELERY_BROKER_URL"] = self.vhost.url
         self._log = open(self.logs_dir / "processes.log", "a", buffering=1)
         self.supervisor = Supervisor(env=self.env, out=self._log, colour=False)
         self.stack = Stack(self.supervisor, port=self.port, host=HOST, workers=workers, concurrency=concurrency,
@@ -55,6 +60,8 @@ class BenchStack:
         os.environ.update({k: self.env[k] for k in (
             "EVENTFLOW_DATA_DIR", "REDIS_URL", "EVENTFLOW_EXTRA_APPS", "DJANGO_SETTINGS_MODULE",
             "DJANGO_DEBUG", "EVENTFLOW_LOG_LEVEL")})
+        if self.vhost:
+            os.environ["CELERY_BROKER_URL"] = self.vhost.url
 
     def start_redis(self) -> None:
         self.redis.start()
@@ -80,6 +87,8 @@ class BenchStack:
     def stop(self) -> None:
         self.stack.stop(timeout=15)
         self.redis.stop()
+        if self.vhost:
+            self.vhost.delete()
         self._log.close()
 
     def kill(self) -> None:

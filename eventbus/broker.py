@@ -57,7 +57,13 @@ def _amqp_depths(queues: list[str]) -> dict[str, int]:
 
 
 def ping() -> None:
+    """Raises unless the bus's Redis answers (and RabbitMQ, when it is the Celery broker)."""
     client().ping()
+    if settings.BROKER_IS_AMQP:
+        from config.celery import app
+
+        with app.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
 
 
 EPOCH_KEY = "eventflow:broker-epoch"
