@@ -1,5 +1,6 @@
 """The private Redis of `make run` and the suite: start, restart with and without data, stop."""
 
+import io
 import shutil
 from pathlib import Path
 
@@ -153,7 +154,7 @@ def test_workers_per_queue_have_unique_process_and_node_names(monkeypatch):
 
     monkeypatch.setenv("EVENTFLOW_WORKERS", "2")
     monkeypatch.setenv("EVENTFLOW_CONCURRENCY", "3")
-    stack = Stack(Supervisor(out=open("/dev/null", "w")), port=1)
+    stack = Stack(Supervisor(out=io.StringIO()), port=1)
     assert stack.worker_names("orders") == ["orders-1", "orders-2"] and stack.concurrency == 3
     nodes = [worker_argv("orders", index=i)[worker_argv("orders", index=i).index("-n") + 1] for i in (1, 2)]
     assert nodes == ["orders@%h", "orders@w2.%h"]  # %h: the host's name, so unique across hosts too
