@@ -83,6 +83,7 @@ class _Stats:
             "p95_ms": percentile(self.latencies, 0.95),
             "failure_share": round(self.failures / self.tries, 4) if self.tries else 0.0,
             "count": self.ended,
+            "tries": self.tries,
             "failures": self.failures,
         }
 

@@ -5,6 +5,8 @@ import {Graph} from "./graph.js";
 import {ViewPanels} from "./panels.js";
 import {Lab} from "./lab.js";
 import {Charts} from "./charts.js";
+import {EdgeMetrics} from "./edges.js";
+import {FollowFlow} from "./follow.js";
 import {formatMs, getJSON, h, msBetween, shortId} from "./dom.js";
 
 const MAX_DELIVERIES = 14;
@@ -24,7 +26,9 @@ function deliveryRow(receipt) {
             title: `flow ${shortId(receipt.correlation_id)}`},
       h("span", {class: "mono"}, receipt.event_type), " → ", h("strong", {}, receipt.context)),
     h("span", {class: `badge outcome-${receipt.outcome}`}, receipt.outcome),
-    h("span", {class: "muted num"}, formatMs(latency)));
+    h("span", {class: "muted num"}, formatMs(latency)),
+    h("button", {type: "button", class: "follow", title: "follow this flow on the graph",
+                 dataset: {correlationId: receipt.correlation_id}}, "follow"));
 }
 
 const graph = new Graph(document.getElementById("graph"), {
@@ -45,6 +49,16 @@ function flushRows() {
   requestAnimationFrame(flushRows);
 }
 requestAnimationFrame(flushRows);
+
+const edgeMetrics = new EdgeMetrics(graph, {toggle: document.getElementById("edge-labels-toggle"),
+                                           panel: document.getElementById("edge-panel")});
+const follow = new FollowFlow(graph, {input: document.getElementById("follow-input"), form: document.getElementById("follow-form"),
+                                      clearButton: document.getElementById("follow-clear"), status: document.getElementById("follow-status")});
+// A delivery's flow can be followed from the list.
+list.addEventListener("click", (event) => {
+  const button = event.target.closest("button.follow");
+  if (button) follow.follow(button.dataset.correlationId);
+});
 
 let counted = 0;
 setInterval(() => {
@@ -67,6 +81,7 @@ const stream = new EventStream({
       if (entry.type === "event" && entry.envelope?.event_type === "InventoryChanged") panels.inventoryChanged(entry.envelope.payload);
     }
   },
+  onEdges: (figures) => { if (edgeMetrics.live) edgeMetrics.setFigures(figures); },
   onViews: (views) => { for (const [context, changes] of Object.entries(views)) panels.merge(context, changes); },
   // A gap may have swallowed a views message: read the views again.
   onRecovered: () => {
@@ -78,3 +93,5 @@ const stream = new EventStream({
 window.eventflowStream = stream; // for the browser tests and the curious
 window.eventflowGraph = graph;
 window.eventflowLab = lab;
+window.eventflowEdges = edgeMetrics;
+window.eventflowFollow = follow;

@@ -61,7 +61,7 @@ def test_every_route_is_an_edge_even_when_idle_and_edges_are_per_pair():
     figures = window.metrics(10, 60, routes=routes)
     assert edge(figures, "orders", "payments") == {
         "producer": "orders", "subscriber": "payments", "events_per_s": 0.0, "p50_ms": None, "p95_ms": None,
-        "failure_share": 0.0, "count": 0, "failures": 0, "types": {}}
+        "failure_share": 0.0, "count": 0, "tries": 0, "failures": 0, "types": {}}
     pair = edge(figures, "payments", "orders")
     assert pair["count"] == 2 and set(pair["types"]) == {"PaymentAuthorized", "PaymentDeclined"}
 
