@@ -7,10 +7,11 @@ it folded in by the same rule the live view uses (services._merge_rows): the vie
 seq N is the view the context reported at seq N.
 
 GET /api/replay/?start=<ISO>&end=<ISO>[&after_seq=&limit=] answers the window [start, end):
-its first page has the views and the counters at `start`, and one frame per second of the
-edge figures and counters (dashboard/edges.py, the window before each second); every page
-has up to `limit` entries in seq order with the view changes among them, and
-`next_after_seq` while more remain. A window is at most MAX_SECONDS long. Answers are cached
+its first page has the views and the counters at `start`; every page has up to `limit`
+entries in seq order with the view changes among them, and `next_after_seq` while more
+remain. `&part=frames` answers one frame per second of the edge figures and counters
+(dashboard/edges.py, the window before each second), asked beside the first page so the
+replay starts without waiting for them. A window is at most MAX_SECONDS long. Answers are cached
 (a window that is over never changes, except by retention); masked for viewers not staff.
 """
 
@@ -157,10 +158,15 @@ def window_page(start: datetime, end: datetime, *, after_seq: int | None, limit:
     }
     if after_seq is None:
         answer["views"] = views_at(from_seq - 1)
-        counters = counters_at(from_seq - 1)
-        answer["counters"] = counters
-        answer["frames"] = frames(start, end, to_seq, counters)
+        answer["counters"] = counters_at(from_seq - 1)
     return answer
+
+
+def window_frames(start: datetime, end: datetime) -> dict:
+    """?part=frames: the window's frames alone (the page asks for them beside its first page)."""
+    from_seq, to_seq = edges.seq_at(start), edges.seq_at(end) - 1
+    return {"start": start.isoformat(), "end": end.isoformat(), "from_seq": from_seq, "to_seq": to_seq,
+            "frames": frames(start, end, to_seq, counters_at(from_seq - 1))}
 
 
 def _moment(raw, name: str) -> datetime:
@@ -171,6 +177,12 @@ def _moment(raw, name: str) -> datetime:
     except ValueError:
         raise ValueError(f"{name} must be an ISO 8601 time, e.g. 2026-11-27T18:00:00Z") from None
     return value if value.tzinfo is not None else value.replace(tzinfo=dt_timezone.utc)
+
+
+def _part(raw):
+    if raw not in (None, "", "frames"):
+        raise ValueError("part must be frames (or absent: the entries)")
+    return raw or None
 
 
 def _int(raw, name: str, *, default, minimum: int, maximum: int | None = None):
@@ -192,7 +204,8 @@ def api_replay(request: HttpRequest) -> JsonResponse:
     values = {}
     for name, parse in (("start", lambda raw: _moment(raw, "start")), ("end", lambda raw: _moment(raw, "end")),
                         ("after_seq", lambda raw: _int(raw, "after_seq", default=None, minimum=0)),
-                        ("limit", lambda raw: _int(raw, "limit", default=MAX_LIMIT, minimum=1, maximum=MAX_LIMIT))):
+                        ("limit", lambda raw: _int(raw, "limit", default=MAX_LIMIT, minimum=1, maximum=MAX_LIMIT)),
+                        ("part", _part)):
         try:
             values[name] = parse(request.GET.get(name))
         except ValueError as exc:
@@ -209,9 +222,11 @@ def api_replay(request: HttpRequest) -> JsonResponse:
     if errors:
         return JsonResponse({"errors": errors}, status=400)
     end = min(values["end"], timezone.now())
-    key = f"replay?{values['start'].isoformat()}&{end.isoformat()}&{values['after_seq']}&{values['limit']}"
+    key = f"replay?{values['start'].isoformat()}&{end.isoformat()}&{values['after_seq']}&{values['limit']}&{values['part']}"
     settled = (timezone.now() - end).total_seconds() > SETTLED_AFTER
-    answer = readcache.cached(key, lambda: window_page(values["start"], end, after_seq=values["after_seq"],
-                                                        limit=values["limit"]),
-                              timeout=SETTLED_CACHE_SECONDS if settled else None)
+    if values["part"] == "frames":
+        compute = lambda: window_frames(values["start"], end)  # noqa: E731
+    else:
+        compute = lambda: window_page(values["start"], end, after_seq=values["after_seq"], limit=values["limit"])  # noqa: E731
+    answer = readcache.cached(key, compute, timeout=SETTLED_CACHE_SECONDS if settled else None)
     return JsonResponse(for_viewer(answer, request.user))

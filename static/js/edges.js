@@ -82,8 +82,12 @@ export class EdgeMetrics {
       hit.append(s("title", {text: `${edge.from} → ${edge.to}: click for its figures`}));
       this.graph.edgeLayer.append(hit);
       const mid = edge.path.getPointAtLength(edge.length / 2);
-      const label = s("text", {class: "edge-metric hidden", x: mid.x.toFixed(1), y: (mid.y + 16).toFixed(1),
-                               "text-anchor": "middle", dataset: {edge: edge.key}});
+      // A drop into the log bar is vertical: its label beside it, towards the middle of the graph.
+      const log = edge.path.classList.contains("edge-log");
+      const right = mid.x > this.graph.svg.viewBox.baseVal.width / 2;
+      const label = s("text", {class: "edge-metric hidden", dataset: {edge: edge.key},
+                               x: (log ? mid.x + (right ? -6 : 6) : mid.x).toFixed(1), y: (log ? mid.y : mid.y + 16).toFixed(1),
+                               "text-anchor": log ? (right ? "end" : "start") : "middle"});
       this.graph.labelLayer.append(label);
       this.labels.set(edge.key, label);
     }

@@ -78,9 +78,11 @@ def test_a_window_holds_its_entries_the_views_at_its_start_and_a_frame_a_second(
     assert window["sku"] in body["views"]["orders"]["products"]
     assert any(c["context"] == "orders" for c in body["view_changes"])
     # One frame per second, edge figures and counters of that moment.
+    status, framed = get(daphne_url, "/api/replay/", params(window, part="frames"))
+    assert status == 200 and (framed["from_seq"], framed["to_seq"]) == (body["from_seq"], body["to_seq"])
     seconds = int(window["end"].timestamp()) - int(window["start"].timestamp())
-    assert len(body["frames"]) == seconds
-    last = body["frames"][-1]
+    assert len(framed["frames"]) == seconds
+    last = framed["frames"][-1]
     edge = next(e for e in last["edges"] if (e["producer"], e["subscriber"]) == ("orders", "payments"))
     assert edge["count"] >= 3 and edge["p95_ms"] is not None
     assert last["handled"]["inventory"] >= body["counters"]["handled"].get("inventory", 0) + 3
@@ -96,7 +98,7 @@ def test_pages_by_seq_add_up_to_the_whole_window(daphne_url, window):
         extra = {"limit": 7} if after is None else {"limit": 7, "after_seq": after}
         status, page = get(daphne_url, "/api/replay/", params(window, **extra))
         assert status == 200 and len(page["entries"]) <= 7
-        assert ("views" in page) == (after is None)  # the views and frames ride on the first page only
+        assert ("views" in page) == (after is None)  # the views ride on the first page only
         entries += page["entries"]
         changes += page["view_changes"]
         after = page["next_after_seq"]
@@ -118,6 +120,7 @@ def test_pages_by_seq_add_up_to_the_whole_window(daphne_url, window):
     ({"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00Z", "limit": "5001"}, "limit"),
     ({"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00Z", "after_seq": "-1"}, "after_seq"),
     ({"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00Z", "after_seq": "x"}, "after_seq"),
+    ({"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00Z", "part": "everything"}, "part"),
 ])
 def test_bad_parameters_get_400_naming_them(daphne_url, query, field):
     status, body = get(daphne_url, "/api/replay/", query)
