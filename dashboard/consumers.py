@@ -90,6 +90,7 @@ class Hub:
         self.pending: list[dict] = []
         self.pending_queues: dict | None = None
         self.pending_edges: dict | None = None
+        self.edges_task: asyncio.Task | None = None
         self.channel: str | None = None
         self.last_frame_at = -FRAME_INTERVAL
         self.flusher: asyncio.Task | None = None
@@ -191,10 +192,19 @@ class Hub:
         except Exception as exc:  # the page keeps its last numbers; the next tick tries again
             log.warning("queues message failed: %s", exc)
             return
-        try:  # the edge metrics ride the same tick: once a second, not per event (dashboard/edges.py)
-            self.pending_edges = await database_sync_to_async(edges.live_message)(self.pending_queues["queues"].get("depths"))
-        except Exception as exc:
+        self._schedule_flush()
+        # The edge figures ride the same tick (dashboard/edges.py), computed in a task and a
+        # thread of their own (not the one thread the other reads share): the read loop never
+        # waits for them, and one computation runs at a time.
+        if self.edges_task is None or self.edges_task.done():
+            self.edges_task = asyncio.ensure_future(self._edges(self.pending_queues["queues"].get("depths")))
+
+    async def _edges(self, depths) -> None:
+        try:
+            self.pending_edges = await database_sync_to_async(edges.live_message, thread_sensitive=False)(depths)
+        except Exception as exc:  # the page keeps its last figures; the next tick tries again
             log.warning("edges message failed: %s", exc)
+            return
         self._schedule_flush()
 
 

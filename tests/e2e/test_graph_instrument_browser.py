@@ -164,6 +164,16 @@ def test_time_travel_replays_the_last_minute_with_the_views_as_they_were(context
     stock_adjust(sku=product, delta=1, reason="e2e: live again")
     graph.wait_for_function(f"""() => document.querySelector('#panel-stock tr[data-sku="{product}"]').children[2].textContent === "47" """)
     assert graph.evaluate("() => window.__loaded === performance.timeOrigin")  # the same document
+
+    # A window can also be dragged on the events/s strip.
+    box = graph.locator(".timebar-strip").bounding_box()
+    graph.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] / 2)
+    graph.mouse.down()
+    graph.mouse.move(box["x"] + box["width"] * 0.95, box["y"] + box["height"] / 2, steps=5)
+    graph.mouse.up()
+    graph.wait_for_selector("#timebar-status[data-mode=replay]")
+    graph.click("#replay-leave")
+    graph.wait_for_selector("#timebar-status[data-mode=live]")
     assert not context.errors, context.errors
 
 
