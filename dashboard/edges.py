@@ -32,6 +32,8 @@ from django.views.decorators.http import require_GET
 
 from dashboard.models import LogEntry
 from dashboard.privacy import for_viewer
+from dashboard.selectors import _ms
+from dashboard.views import _int_param
 from eventbus import registry
 
 DB = "dashboard"
@@ -167,20 +169,11 @@ class EdgeWindow:
 # --- rows of the log ---------------------------------------------------------------
 
 
-def _time(value) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def _latency_ms(published, finished) -> float | None:
-    a, b = _time(published), _time(finished)
-    if a is None or b is None or (a.tzinfo is None) != (b.tzinfo is None):
+    try:
+        return _ms(published, finished)
+    except TypeError:  # one time with a zone, one without: no latency rather than no figures
         return None
-    return max(0.0, (b - a).total_seconds() * 1000)
 
 
 COLUMNS = ("seq", "kind", "producer", "context", "event_type", "outcome", "recorded_at")
@@ -303,25 +296,13 @@ def last_failures(*, producer: str | None, subscriber: str | None, limit: int = 
 # --- GET /api/edges/ ---------------------------------------------------------------
 
 
-def _window_param(raw) -> int:
-    if raw in (None, ""):
-        return DEFAULT_WINDOW
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise ValueError("window must be an integer (seconds)") from None
-    if not 1 <= value <= MAX_WINDOW:
-        raise ValueError(f"window must be between 1 and {MAX_WINDOW} seconds")
-    return value
-
-
 @require_GET
 def api_edges(request: HttpRequest) -> JsonResponse:
     """GET /api/edges/?window=60[&producer=&subscriber=]: one entry per producer -> subscriber
     edge; with producer and/or subscriber only those edges, with their time series (the last
     MAX_WINDOW seconds) and last failures (the side panel)."""
     try:
-        window = _window_param(request.GET.get("window"))
+        window = _int_param(request, "window", default=DEFAULT_WINDOW, minimum=1, maximum=MAX_WINDOW)
     except ValueError as exc:
         return JsonResponse({"errors": {"window": [str(exc)]}}, status=400)
     known = set(registry.topology()["nodes"])

@@ -28,6 +28,7 @@ from dashboard import edges, readcache
 from dashboard.models import LogEntry, ViewChange, ViewCheckpoint
 from dashboard.privacy import for_viewer
 from dashboard.services import _merge_rows
+from dashboard.views import _int_param
 from eventbus import registry
 
 DB = "dashboard"
@@ -185,29 +186,18 @@ def _part(raw):
     return raw or None
 
 
-def _int(raw, name: str, *, default, minimum: int, maximum: int | None = None):
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ValueError(f"{name} must be between {minimum} and {maximum}" if maximum else f"{name} must be at least {minimum}")
-    return value
-
-
 @require_GET
 def api_replay(request: HttpRequest) -> JsonResponse:
     """GET /api/replay/?start=&end=[&after_seq=&limit=]: a past window, paged by seq."""
     errors: dict[str, list[str]] = {}
     values = {}
-    for name, parse in (("start", lambda raw: _moment(raw, "start")), ("end", lambda raw: _moment(raw, "end")),
-                        ("after_seq", lambda raw: _int(raw, "after_seq", default=None, minimum=0)),
-                        ("limit", lambda raw: _int(raw, "limit", default=MAX_LIMIT, minimum=1, maximum=MAX_LIMIT)),
-                        ("part", _part)):
+    for name, parse in (("start", lambda: _moment(request.GET.get("start"), "start")),
+                        ("end", lambda: _moment(request.GET.get("end"), "end")),
+                        ("after_seq", lambda: _int_param(request, "after_seq", default=None, minimum=0)),
+                        ("limit", lambda: _int_param(request, "limit", default=MAX_LIMIT, minimum=1, maximum=MAX_LIMIT)),
+                        ("part", lambda: _part(request.GET.get("part")))):
         try:
-            values[name] = parse(request.GET.get(name))
+            values[name] = parse()
         except ValueError as exc:
             errors[name] = [str(exc)]
     if not errors:

@@ -4,6 +4,7 @@ workers: a past window's bounds and pages, the views at its start, frames, maski
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -43,13 +44,19 @@ def window(stack, django_db_setup, django_db_blocker, daphne_url):
     """A few real orders, then the window that holds them, once the log is quiet."""
     with django_db_blocker.unblock():
         skus = seed_products({"A": ("4.00", 30)}, prefix="RP")
+
+        def reported(context: str, section: str) -> bool:
+            view = ContextView.objects.using("dashboard").filter(context=context).values_list("view", flat=True).first()
+            return skus["A"] in (view or {}).get(section, {})
+
+        # The receipts carry the view rows a moment after orders' own view has them.
+        wait_for(lambda: reported("orders", "products"), timeout=30, message="orders' view reported with the product")
+        time.sleep(0.05)
         start = datetime.now(timezone.utc)
         order_ids = [place(daphne_url, skus["A"]) for _ in range(3)]
         wait_for(lambda: Order.objects.using("orders").filter(order_id__in=order_ids, status=Order.CONFIRMED).count() == 3,
                  timeout=90, message="the orders confirmed")
         stack.wait_idle(60)
-        wait_for(lambda: ContextView.objects.using("dashboard").filter(context="orders").exists(), timeout=30,
-                 message="orders' view reported")
         end = datetime.now(timezone.utc) + timedelta(milliseconds=10)
         yield {"start": start, "end": end, "order_ids": order_ids, "sku": skus["A"]}
 
