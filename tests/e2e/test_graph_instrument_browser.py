@@ -227,6 +227,8 @@ def test_replay_of_a_busy_five_minutes_is_measured(context, live_db, daphne_url)
     print(f"\nreplay of 5 minutes with {total} entries: started in {started['startMs']} ms "
           f"(first page {started['firstPage']} entries); playing at 16x: {frames['fps']:.0f} frames/s, "
           f"longest frame {frames['worstMs']:.0f} ms")
-    assert total >= 20_000
     graph.click("#replay-leave")
+    # Out of the log again: their seqs are the newest but their times are not (seq_at assumes both grow).
+    LogEntry.objects.using("dashboard").filter(correlation_id=correlation).delete()
+    assert total >= 20_000
     assert not context.errors, context.errors
