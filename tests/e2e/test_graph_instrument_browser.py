@@ -10,7 +10,8 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.test_dashboard_browser import SHOTS, context, get_json, open_live, place_order, product  # noqa: F401
+from tests.e2e.test_dashboard_browser import SHOTS, open_live, place_order, product  # noqa: F401
+from tests.support.browser import get_json
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
