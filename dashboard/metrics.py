@@ -22,11 +22,11 @@ from __future__ import annotations
 import statistics
 import time
 
+from config.routers import context_names
 from dashboard.models import ControlAction, LogEntry
 from dashboard.selectors import _time
 
 DB = "dashboard"
-BUSINESS_CONTEXTS = ("orders", "inventory", "payments")
 DECISIONS = {"OrderConfirmed": "CONFIRMED", "OrderRejected": "REJECTED"}
 QUERIES = {"CheckStock"}
 MAX_ORDERS = 500
@@ -37,8 +37,9 @@ def order_metrics(rows: list[LogEntry]) -> dict | None:
     events = {r.event_id: r for r in rows if r.kind == LogEntry.EVENT}
     commands = [r for r in rows if r.kind == LogEntry.RECEIPT and (r.data or {}).get("kind") == "command"]
     replies = [r for r in rows if r.kind == LogEntry.RECEIPT and (r.data or {}).get("kind") == "reply"]
+    business = set(context_names()) - {DB}  # the dashboard's own copies are observation
     deliveries = {(r.event_id, r.context) for r in rows
-                  if r.kind == LogEntry.RECEIPT and not (r.data or {}).get("kind") and r.context in BUSINESS_CONTEXTS}
+                  if r.kind == LogEntry.RECEIPT and not (r.data or {}).get("kind") and r.context in business}
     decision = next((e for e in events.values() if e.event_type in DECISIONS), None)
     requested = next((e for e in events.values() if e.event_type == "OrderRequested"), None)
     order_id = (decision or requested).order_id if (decision or requested) else ""

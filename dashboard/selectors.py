@@ -29,9 +29,8 @@ FINAL_ORDER_EVENTS = {"OrderConfirmed": "CONFIRMED", "OrderRejected": "REJECTED"
 
 
 def contexts() -> list[str]:
-    """Every context: the database aliases plus any plugin context that subscribes."""
-    aliases = {alias for alias in settings.DATABASES if alias != "default"}
-    return sorted(aliases | set(registry.contexts()))
+    """Every context: the installed ones plus any plugin context that subscribes."""
+    return sorted(set(control.context_names()) | set(registry.contexts()))
 
 
 # --- the log ---------------------------------------------------------------------

@@ -15,10 +15,9 @@ import types
 import typing
 from typing import Any
 
-from django.conf import settings
-
 from contracts import command_class, command_types, event_class, event_types, validate_command, validate_payload
 from contracts.envelope import ENVELOPE_FIELDS
+from config.routers import context_names
 from eventbus import registry
 
 UUID_EXAMPLE = "0b7c8f0e-3f0a-4a57-9d1e-6f1f2f3a4b5c"
@@ -114,15 +113,11 @@ def _summary(cls: type) -> str:
     return _doc(cls).split("\n\n")[0].replace("\n", " ")
 
 
-def contexts() -> list[str]:
-    return [alias for alias in settings.DATABASES if alias != "default"]
-
-
 def document() -> dict:
     """The AsyncAPI 3.0.0 document of the catalog and the subscriptions of this process."""
     schemas: dict[str, dict] = {}
     messages: dict[str, dict] = {}
-    delivered_to: dict[str, list[str]] = {context: [] for context in contexts()}
+    delivered_to: dict[str, list[str]] = {context: [] for context in context_names()}
     for event_type in event_types():
         cls = event_class(event_type)
         schemas[event_type] = object_schema(cls, schemas)

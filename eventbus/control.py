@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import time
 
-from django.conf import settings
-
+from config import routers
 from config.celery import app
 from eventbus import broker
 
@@ -23,8 +22,7 @@ class ControlError(RuntimeError):
     """A control command could not be carried out (unknown context, no worker answered)."""
 
 
-def context_names() -> list[str]:
-    return [alias for alias in settings.DATABASES if alias != "default"]
+context_names = routers.context_names
 
 
 def _check(context: str) -> None:

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config.routers import context_names
 from eventbus import broker, registry, transport
 from eventbus import tracing
 from eventbus.models import DeadLetter, InboxMessage, OutboxMessage
@@ -190,9 +191,7 @@ def sweep_once() -> dict[str, int]:
     """Send rows left unsent past the grace period, confirm or resend sent ones; per context, rows sent."""
     grace = settings.EVENTFLOW_SWEEP_GRACE
     result = {}
-    for context in settings.DATABASES:
-        if context == "default":
-            continue
+    for context in context_names():
         try:  # one context's database failing must not stop the sweep of the others
             sent = send_pending(context, older_than=grace)
             _, resent = confirm_and_redeliver(context, older_than=grace,

@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from django.conf import settings
-
+from config.routers import context_names as contexts  # the one list of contexts
 from eventbus.models import DeadLetter, InboxMessage, OutboxMessage
 
 DASHBOARD = "dashboard"
@@ -39,8 +38,6 @@ EXPECTED_SUBSCRIBERS: dict[str, frozenset[str]] = {
 }
 
 
-def contexts() -> list[str]:
-    return [alias for alias in settings.DATABASES if alias != "default"]
 
 
 def _last_id(model, ctx: str) -> int:
