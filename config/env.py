@@ -9,7 +9,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # declares its own `database` alias. Settings install the apps and build their databases
 # from it, devstack starts one worker per context; everything else asks the installed apps
 # (config.routers.context_names). Adding a context changes this line.
-CONTEXTS = ("orders", "inventory", "payments", "dashboard")
+CONTEXTS = ("orders", "inventory", "payments", "shipping", "dashboard")
 
 
 def env_str(name: str, default: str) -> str:

@@ -23,7 +23,8 @@ from eventbus import registry
 UUID_EXAMPLE = "0b7c8f0e-3f0a-4a57-9d1e-6f1f2f3a4b5c"
 # Example values by field name: realistic, and accepted by the catalog's own validation.
 _EXAMPLES = {
-    "order_id": "5f1d7a52-8c1e-4e7b-9a57-0a1c2b3d4e5f", "payment_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+    "order_id": "5f1d7a52-8c1e-4e7b-9a57-0a1c2b3d4e5f",
+    "shipment_id": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a", "payment_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
     "name": "Ada Lovelace", "email": "ada@example.com", "sku": "DEMO-LAMP", "qty": 2, "requested": 2,
     "available": 5, "on_hand": 7, "reserved": 2, "version": 3, "price": "89.00", "total": "178.00",
     "amount": "178.00", "currency": "EUR", "payment_token": "tok_visa", "reason": "out of stock: DEMO-LAMP",

@@ -23,6 +23,7 @@ const FIXED = {
   orders: [395, 330],
   inventory: [640, 80],
   payments: [885, 330],
+  shipping: [640, 404],
 };
 const MAX_DOTS = 6;
 const TRAVEL_MS = 650;

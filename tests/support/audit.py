@@ -24,7 +24,7 @@ DASHBOARD = "dashboard"
 EXPECTED_SUBSCRIBERS: dict[str, frozenset[str]] = {
     "OrderRequested": frozenset({"orders", "inventory", DASHBOARD}),
     "PaymentRequested": frozenset({"payments", DASHBOARD}),
-    "InventoryChanged": frozenset({"orders", DASHBOARD}),
+    "InventoryChanged": frozenset({"orders", "shipping", DASHBOARD}),
     "StockReserved": frozenset({"orders", DASHBOARD}),
     "StockReservationFailed": frozenset({"orders", DASHBOARD}),
     "StockReleased": frozenset({DASHBOARD}),
@@ -32,8 +32,9 @@ EXPECTED_SUBSCRIBERS: dict[str, frozenset[str]] = {
     "PaymentDeclined": frozenset({"orders", DASHBOARD}),
     "PaymentCaptured": frozenset({DASHBOARD}),
     "PaymentVoided": frozenset({DASHBOARD}),
-    "OrderConfirmed": frozenset({"inventory", "payments", DASHBOARD}),
-    "OrderRejected": frozenset({"inventory", "payments", DASHBOARD}),
+    "OrderConfirmed": frozenset({"inventory", "payments", "shipping", DASHBOARD}),
+    "OrderRejected": frozenset({"inventory", "payments", "shipping", DASHBOARD}),
+    "ShipmentScheduled": frozenset({DASHBOARD}),
     "ProbePinged": frozenset({"payments", DASHBOARD}),  # the test-only probe context
 }
 
@@ -128,7 +129,8 @@ def _audit_orders(result: Audit, rows, orders: list[str], placed: list[str]) -> 
         events, status = by_order[str(order_id)], statuses.get(str(order_id))
         decided = events["OrderConfirmed"] + events["OrderRejected"]
         for event_type in ("OrderConfirmed", "OrderRejected", "StockReserved", "StockReservationFailed",
-                           "StockReleased", "PaymentAuthorized", "PaymentDeclined", "PaymentCaptured", "PaymentVoided"):
+                           "StockReleased", "PaymentAuthorized", "PaymentDeclined", "PaymentCaptured", "PaymentVoided",
+                           "ShipmentScheduled"):
             if events[event_type] > 1:
                 result.applied_twice.append(f"{order_id} {event_type} x{events[event_type]}")
         if order_id in placed:  # a replayed order's decision was delivered, not committed here
