@@ -14,7 +14,7 @@ from django.db.models import Count, Max, Q
 from contracts.envelope import trace_id_of
 from dashboard.models import ContextView, LogEntry
 from devstack.status import read_down
-from eventbus import broker, control, registry
+from eventbus import broker, control, registry, subscriptions
 
 DB = "dashboard"
 MAX_LIMIT = 1000
@@ -311,7 +311,8 @@ def consumer_online(context: str, depth: int | None, last_receipt: float | None,
 
 
 def queues() -> dict:
-    """{"depths", "online", "handled", "failures", "error"} per context."""
+    """{"depths", "online", "handled", "failures", "subscriptions", "error"} per context
+    (subscriptions: attached, replaying, lag — eventbus/subscriptions.py)."""
     names = contexts()
     error = None
     try:
@@ -320,7 +321,12 @@ def queues() -> dict:
         depths, error = {}, str(exc)
     counts, last_receipt = _tally.read()
     now = time.time()
+    try:
+        subscribed = subscriptions.states()
+    except Exception as exc:  # a context's database is down: the rest still shows
+        subscribed, error = {}, error or str(exc)
     return {
+        "subscriptions": subscribed,
         "depths": depths,
         "online": {c: consumer_online(c, depths.get(c), last_receipt.get(c), now) for c in names},
         "handled": {c: counts.get(c, {}).get("ok", 0) for c in names},
@@ -356,7 +362,8 @@ def contexts_state() -> dict:
             {"name": c, "queue_depth": state["depths"].get(c), "consumer": consumer.get(c, "unknown"),
              "online": (consumer[c] == "online") if c in consumer else state["online"].get(c),
              "handled": state["handled"].get(c, 0), "failures": state["failures"].get(c, 0),
-             "view": local_views.get(c, {})}
+             "view": local_views.get(c, {}),
+             **state["subscriptions"].get(c, {"attached": True, "replaying": False, "lag": 0})}
             for c in contexts()
         ],
         "topology": registry.topology(),

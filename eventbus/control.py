@@ -1,4 +1,4 @@
-"""Take a context offline and back, with Celery's own consumer control.
+"""Take a context offline and back, with Celery's own consumer control; detach and attach.
 
 A context's workers are named `<context>@<host>` (devstack.processes.worker_argv).
 Pausing tells them to stop consuming the context's queue (`cancel_consumer`);
@@ -12,7 +12,7 @@ import time
 
 from config import routers
 from config.celery import app
-from eventbus import broker
+from eventbus import broker, subscriptions
 
 REPLY_TIMEOUT = 2.0
 _status_cache: tuple[float, dict] = (0.0, {})
@@ -103,3 +103,24 @@ def contexts_state() -> list[dict]:
          "queue_depth": depths.get(context, 0)}
         for context in context_names()
     ]
+
+
+def _consume_if_running(context: str, consuming: bool) -> list[str]:
+    try:
+        return _set_consuming(context, consuming)
+    except ControlError:
+        return []  # no worker runs: the subscription alone decides
+
+
+def detach(context: str) -> dict:
+    """Stop routing events to `context` and stop its workers consuming (unlike pause, nothing
+    waits for it in its queue); attach catches it up (eventbus/subscriptions.py)."""
+    row = subscriptions.detach(context)
+    return {"context": context, "workers": _consume_if_running(context, False), **subscriptions.state(row.context)}
+
+
+def attach(context: str) -> dict:
+    """Route events to `context` again, replay what it missed, and let its workers consume.
+    Raises subscriptions.AttachRefused when what it missed is older than the replay window."""
+    subscriptions.attach(context)
+    return {"context": context, "workers": _consume_if_running(context, True), **subscriptions.state(context)}

@@ -78,12 +78,18 @@ def handlers_for(context: str, event_type: str) -> list[Handler]:
 
 
 def subscribers_of(event_type: str) -> list[str]:
-    """Contexts that take `event_type`, in a stable order."""
+    """Contexts that declare `event_type`, in a stable order; the relay routes by the
+    subscriptions seeded from this (eventbus.subscriptions.subscribers_of)."""
     return sorted(
         context
         for context, routes in _subscriptions.items()
         if event_type in routes or ALL_EVENTS in routes
     )
+
+
+def declared_types(context: str) -> list[str]:
+    """What `context` can handle (its handlers.py): seeds its subscription (eventbus/subscriptions.py)."""
+    return list(_subscriptions.get(context, {}))
 
 
 def contexts() -> list[str]:

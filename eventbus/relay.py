@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.routers import context_names
-from eventbus import broker, registry, transport
+from eventbus import broker, registry, subscriptions, transport
 from eventbus import tracing
 from eventbus.models import DeadLetter, InboxMessage, OutboxMessage
 
@@ -66,7 +66,7 @@ def _deliver_to(subscribers, envelope: dict) -> str:
 def send_envelope(context: str, envelope: dict) -> bool:
     """The after-commit send of a fresh row, from the envelope in memory (no re-read)."""
     try:
-        epoch = _deliver_to(registry.subscribers_of(envelope["event_type"]), envelope)
+        epoch = _deliver_to(subscriptions.subscribers_of(envelope["event_type"]), envelope)
     except Exception as exc:  # broker down: leave it for the sweep
         log.warning("relay: %s %s not sent (%s); the sweep will retry", context, envelope["event_id"], exc)
         return False
@@ -79,7 +79,7 @@ def send_envelope(context: str, envelope: dict) -> bool:
 def send_row(context: str, row: OutboxMessage, subscribers: list[str] | None = None) -> bool:
     """Send one row to `subscribers` (default: all of them); mark it sent. False if the broker refused."""
     try:
-        epoch = _deliver_to(registry.subscribers_of(row.event_type) if subscribers is None else subscribers,
+        epoch = _deliver_to(subscriptions.subscribers_of(row.event_type) if subscribers is None else subscribers,
                             row.envelope)
     except Exception as exc:  # broker down: leave it for the sweep
         OutboxMessage.objects.using(context).filter(pk=row.pk).update(send_attempts=row.send_attempts + 1)
@@ -138,7 +138,7 @@ def confirm_and_redeliver(context: str, *, older_than: float, redeliver_after: f
         sent_at__lte=now - timedelta(seconds=older_than)), limit)
     if not rows:
         return 0, 0
-    wanted = {row.pk: set(registry.subscribers_of(row.event_type)) for row in rows}
+    wanted = {row.pk: set(subscriptions.subscribers_of(row.event_type)) for row in rows}
     handled: dict[str, set[str]] = {}
     parked: dict[str, set[str]] = {}
     for subscriber in set().union(*wanted.values()):
