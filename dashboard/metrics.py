@@ -25,6 +25,7 @@ import time
 from config.routers import context_names
 from dashboard.models import ControlAction, LogEntry
 from dashboard.selectors import _time
+from eventbus import subscriptions
 
 DB = "dashboard"
 DECISIONS = {"OrderConfirmed": "CONFIRMED", "OrderRejected": "REJECTED"}
@@ -112,6 +113,35 @@ def _paused_intervals() -> dict[str, list[tuple[float, float]]]:
     return intervals
 
 
+def _last_reattach() -> tuple[str, float, float] | None:
+    """(context, detached at, attached at) of the newest attach that followed a detach."""
+    attach = ControlAction.objects.using(DB).filter(action=ControlAction.ATTACH).order_by("-id").first()
+    if attach is None:
+        return None
+    detach = (ControlAction.objects.using(DB).filter(action=ControlAction.DETACH, context=attach.context, id__lt=attach.id)
+              .order_by("-id").first())
+    if detach is None:
+        return None
+    return attach.context, detach.created_at.timestamp(), attach.created_at.timestamp()
+
+
+def decoupling(orders: list[dict]) -> dict | None:
+    """The newest detach and attach of a context: orders placed meanwhile, how many of those
+    its absence held up (`downtime`: decided only after it was back, or not yet), and the
+    events its catch-up replayed. `producer_changes` is 0 by construction — no producer
+    names its subscribers (tests/integration/test_decoupling.py greps for it)."""
+    last = _last_reattach()
+    if last is None:
+        return None
+    context, detached, attached = last
+    meanwhile = [o for o in orders if (s := _time(o["started_at"])) and detached <= s.timestamp() <= attached]
+    held = [o for o in meanwhile if o["latency_ms"] is None
+            or _time(o["started_at"]).timestamp() + o["latency_ms"] / 1000 > attached]
+    replayed = subscriptions.states().get(context, {}).get("replayed", 0)
+    return {"context": context, "producer_changes": 0, "placed_while_detached": len(meanwhile),
+            "downtime": len(held), "replayed": replayed}
+
+
 def _percentile(values: list[float], share: float) -> float | None:
     if not values:
         return None
@@ -160,7 +190,7 @@ def comparison(*, after_seq: int = 0, limit: int = MAX_ORDERS) -> dict:
 
     for order in orders:
         order["offline_contexts"] = offline_during(order)
-    result = {"modes": {}, "orders": len(orders)}
+    result = {"modes": {}, "orders": len(orders), "decoupling": decoupling(orders)}
     for mode in ("event", "command"):
         mine = [o for o in orders if o["mode"] == mode]
         result["modes"][mode] = {

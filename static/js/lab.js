@@ -176,8 +176,12 @@ export class Lab {
             field.startsWith("latency") ? formatMs(row[field]) : (row[field] ?? "–")))));
       }
     }
+    const d = data.decoupling;
+    const decoupling = d ? h("p", {class: "small", id: "comparison-decoupling", dataset: {context: d.context, replayed: String(d.replayed)}},
+      `added a subscriber (${d.context}): producer changes ${d.producer_changes}, downtime ${d.downtime}, events replayed ${d.replayed}`,
+      h("span", {class: "muted"}, ` · ${d.placed_while_detached} orders placed while it was detached`)) : "";
     clear(panel).append(h("table", {class: "grid comparison", dataset: {orders: String(data.orders ?? 0)}},
       h("thead", {}, h("tr", {}, h("th", {}, "mode"), h("th", {}, "orders"), FIGURES.map(([field, label]) => h("th", {class: "num", title: field.replaceAll("_", " ")}, label)))),
-      body));
+      body), decoupling);
   }
 }
