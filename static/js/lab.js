@@ -1,5 +1,6 @@
 // The lab on `/`: each context's consumer (online / paused / offline) with a pause/resume
-// switch for staff, the stock-check switch, and the events-against-commands comparison.
+// switch for staff, its subscription (attached / replaying / detached) with a detach/attach
+// switch, the stock-check switch, and the events-against-commands comparison.
 //
 // Consumer state comes with the stream's `queues` message; when that is silent (stream
 // down) the panel asks GET /api/contexts/ itself. The switches POST with the CSRF token
@@ -49,7 +50,7 @@ export class Lab {
       const consumer = queues.consumers?.[name];
       const online = queues.online?.[name];
       const state = consumer && consumer !== "unknown" ? consumer : online === true ? "online" : online === false ? "offline" : "unknown";
-      this.show(name, state, queues.depths[name]);
+      this.show(name, state, queues.depths[name], queues.subscriptions?.[name]);
     }
   }
 
@@ -59,7 +60,7 @@ export class Lab {
       for (const ctx of body.contexts || []) {
         if (ctx.name === "dashboard") continue;
         this.show(ctx.name, ctx.consumer && ctx.consumer !== "unknown" ? ctx.consumer
-          : ctx.online === true ? "online" : ctx.online === false ? "offline" : "unknown", ctx.queue_depth);
+          : ctx.online === true ? "online" : ctx.online === false ? "offline" : "unknown", ctx.queue_depth, ctx);
       }
     } catch { /* the stream or the next poll will tell */ }
   }
@@ -71,9 +72,14 @@ export class Lab {
     const button = this.staff
       ? h("button", {type: "button", class: "lab-button", dataset: {context: name}, onclick: () => this.toggle(name)}, "pause")
       : null;
-    const tr = h("tr", {dataset: {context: name, consumer: "unknown"}},
-      h("td", {}, h("strong", {}, name)), h("td", {}, state), depth, h("td", {}, button || ""));
-    const row = {tr, state, depth, button};
+    const link = h("span", {class: "subscription-state"}, "…");
+    const linkButton = this.staff
+      ? h("button", {type: "button", class: "lab-button", dataset: {context: name, link: "detach"}, onclick: () => this.toggleLink(name)}, "detach")
+      : null;
+    const tr = h("tr", {dataset: {context: name, consumer: "unknown", attached: "1"}},
+      h("td", {}, h("strong", {}, name)), h("td", {}, state), depth, h("td", {}, button || ""),
+      h("td", {class: "subscription"}, link, linkButton ? " " : "", linkButton || ""));
+    const row = {tr, state, depth, button, link, linkButton};
     this.rows.set(name, row);
     // Keep the rows in name order whatever order they were first seen in.
     const after = [...this.body.children].find((other) => other.dataset.context > name);
@@ -81,11 +87,46 @@ export class Lab {
     return row;
   }
 
-  show(name, state, depth) {
+  /** Attached or detached (and the replay's lag): eventbus/subscriptions.py via the queues frame or /api/contexts/. */
+  showLink(row, subscription) {
+    if (!subscription || row.linkBusy) return;
+    const {attached, replaying, lag} = subscription;
+    row.tr.dataset.attached = attached ? "1" : "0";
+    row.tr.dataset.lag = String(lag ?? 0);
+    row.link.textContent = !attached ? `detached (${lag ?? 0} behind)` : replaying ? `replaying (lag ${lag ?? 0})` : "attached";
+    row.link.className = `subscription-state ${attached ? (replaying ? "replaying" : "attached") : "detached"}`;
+    if (row.linkButton) {
+      row.linkButton.textContent = attached ? "detach" : "attach";
+      row.linkButton.dataset.link = attached ? "detach" : "attach";
+      row.linkButton.disabled = false;
+    }
+  }
+
+  async toggleLink(name) {
+    const row = this.row(name);
+    const action = row.linkButton.dataset.link;
+    row.linkBusy = true;
+    row.linkButton.disabled = true;
+    row.linkButton.textContent = action === "detach" ? "detaching…" : "attaching…";
+    this.error.textContent = "";
+    try {
+      const reply = await this.post(`/api/contexts/${encodeURIComponent(name)}/${action}`);
+      row.linkBusy = false;
+      this.showLink(row, reply);
+    } catch (error) {
+      row.linkBusy = false;
+      this.error.textContent = error.message;
+      row.linkButton.disabled = false;
+      row.linkButton.textContent = action;
+    }
+  }
+
+  show(name, state, depth, subscription) {
     const override = this.overrides.get(name);
     if (override && Date.now() < override.until && state !== override.state) state = override.state;
     else this.overrides.delete(name);
     const row = this.row(name);
+    this.showLink(row, subscription);
     row.tr.dataset.consumer = state;
     row.state.textContent = state;
     row.state.className = `consumer-state ${state}`;

@@ -117,15 +117,13 @@ export class ViewPanels {
   renderShipping(panel) {
     if (!panel) return;
     const view = this.views.shipping || {};
-    const shipments = Object.entries(view.shipments || {});
+    const shipments = Object.entries(view.shipments || {}).slice(-MAX_SKUS);
     const body = h("tbody");
     for (const [orderId, shipment] of shipments) {
       body.append(h("tr", {dataset: {order: orderId}},
         h("td", {class: "mono"}, orderId), h("td", {}, shipment.status), h("td", {class: "num"}, shipment.total)));
     }
-    clear(panel).append(h("p", {class: "muted small", dataset: {scheduled: String(view.scheduled ?? 0)}},
-      `${view.scheduled ?? 0} shipments scheduled${shipments.length < (view.scheduled ?? 0) ? ` (newest ${shipments.length} shown)` : ""}`),
-    shipments.length
+    clear(panel).append(shipments.length
       ? h("table", {class: "grid"}, h("thead", {}, h("tr", {}, h("th", {}, "order"), h("th", {}, "status"), h("th", {class: "num"}, "total"))), body)
       : h("p", {class: "muted small"}, "no shipment yet"));
   }
