@@ -1,8 +1,9 @@
 """Orders' subscriptions: event in -> service call. Any delivery order is fine."""
 
 from eventbus import register_view, subscribe
-from eventbus.registry import register_sweep
+from eventbus.registry import register_local_view, register_sweep
 from orders import command_flow, selectors, services
+from orders.models import ProductView
 
 
 def on_order_requested(event, envelope):
@@ -43,5 +44,6 @@ subscribe("orders", {
     "PaymentAuthorized": on_payment_authorized,
     "PaymentDeclined": on_payment_declined,
 })
+register_local_view("orders", models=[ProductView], fed_by=["InventoryChanged"])
 register_view("orders", selectors.orders_view)
 register_sweep("orders", command_flow.order_abandoned_reject)

@@ -2,7 +2,9 @@
 ShipmentScheduled but the dashboard, and no other context names shipping."""
 
 from eventbus import register_view, subscribe
+from eventbus.registry import register_local_view
 from shipping import selectors, services
+from shipping.models import ShippedProduct
 
 
 def on_order_confirmed(event, envelope):
@@ -23,3 +25,4 @@ subscribe("shipping", {
     "InventoryChanged": on_inventory_changed,
 })
 register_view("shipping", selectors.shipping_view)
+register_local_view("shipping", models=[ShippedProduct], fed_by=["InventoryChanged"])
