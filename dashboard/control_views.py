@@ -43,32 +43,22 @@ def _control(request: HttpRequest, name: str, action: str) -> JsonResponse:
                          "consumer": control.consumer_status(max_age=0).get(name)})
 
 
-@require_POST
-@staff_only
-def context_pause(request: HttpRequest, name: str) -> JsonResponse:
-    """POST /api/contexts/<name>/pause: its workers stop consuming its queue."""
-    return _control(request, name, ControlAction.PAUSE)
+def _control_view(action: str, doc: str):
+    @require_POST
+    @staff_only
+    def view(request: HttpRequest, name: str) -> JsonResponse:
+        return _control(request, name, action)
+
+    view.__name__, view.__doc__ = f"context_{action}", doc
+    return view
 
 
-@require_POST
-@staff_only
-def context_resume(request: HttpRequest, name: str) -> JsonResponse:
-    """POST /api/contexts/<name>/resume: its workers consume its queue again."""
-    return _control(request, name, ControlAction.RESUME)
-
-
-@require_POST
-@staff_only
-def context_detach(request: HttpRequest, name: str) -> JsonResponse:
-    """POST /api/contexts/<name>/detach: no event is routed to it any more; its workers stop."""
-    return _control(request, name, ControlAction.DETACH)
-
-
-@require_POST
-@staff_only
-def context_attach(request: HttpRequest, name: str) -> JsonResponse:
-    """POST /api/contexts/<name>/attach: routed again; it replays what it missed, then goes on live."""
-    return _control(request, name, ControlAction.ATTACH)
+context_pause = _control_view(ControlAction.PAUSE, "POST /api/contexts/<name>/pause: its workers stop consuming its queue.")
+context_resume = _control_view(ControlAction.RESUME, "POST /api/contexts/<name>/resume: its workers consume its queue again.")
+context_detach = _control_view(ControlAction.DETACH, "POST /api/contexts/<name>/detach: no event is routed to it any "
+                                                     "more (nothing waits in its queue); its workers stop.")
+context_attach = _control_view(ControlAction.ATTACH, "POST /api/contexts/<name>/attach: routed again; it replays what it "
+                                                     "missed from the producers' outboxes, then goes on live.")
 
 
 @require_GET

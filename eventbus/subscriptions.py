@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from contracts import event_class, event_types
 from eventbus import registry, transport
-from eventbus.models import InboxMessage, OutboxMessage, Subscription
+from eventbus.models import DeadLetter, InboxMessage, OutboxMessage, Subscription
 
 log = logging.getLogger("eventbus.subscriptions")
 
@@ -133,7 +133,8 @@ def _since(row: Subscription) -> datetime:
 
 def missing(context: str, row: Subscription, *, after: dict[str, int] | None = None) -> dict[str, list[int]]:
     """{producer: outbox ids, in order} of events of the row's types that `context` has not
-    handled: created since the replay start, or sent (or resent) since, or never sent."""
+    handled (nor dead-lettered): created since the replay start, or sent (or resent) since,
+    or never sent."""
     since = _since(row)
     result = {}
     for producer, types in _types_by_producer(row.event_types).items():
@@ -148,6 +149,9 @@ def missing(context: str, row: Subscription, *, after: dict[str, int] | None = N
             ids = [event_id for _, event_id in pairs[start:start + CHUNK]]
             handled |= {str(e) for e in InboxMessage.objects.using(context).filter(event_id__in=ids)
                         .values_list("event_id", flat=True)}
+            # A dead letter waits for an operator (retry_dead_letters), not for the replay.
+            handled |= set(DeadLetter.objects.using(context).filter(
+                event_id__in=[str(e) for e in ids], retried_at__isnull=True).values_list("event_id", flat=True))
         ids = [pk for pk, event_id in pairs if str(event_id) not in handled]
         if ids:
             result[producer] = ids

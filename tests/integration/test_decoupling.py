@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from eventbus import broker, control, subscriptions
+from eventbus import broker, control, registry, subscriptions
 from eventbus.models import OutboxMessage, Subscription
 from orders.models import Order
 from orders.services import order_place
@@ -23,6 +23,16 @@ from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live]
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def everything_attached_after():
+    """A failed test must not leave a context detached for the tests that follow."""
+    yield
+    for context in registry.contexts():
+        if not subscriptions.state(context)["attached"]:
+            Subscription.objects.using(context).filter(context=context).update(detached_at=timezone.now())
+            control.attach(context)
 
 
 def routes_settled() -> None:
