@@ -15,7 +15,7 @@ from tests.support.run_stack import RunStack
 pytestmark = [pytest.mark.live]
 
 STOP_ORDER = [
-    "eventflow: stopping orders, inventory, payments, dashboard",
+    "eventflow: stopping orders, inventory, payments, shipping, dashboard",
     "eventflow: stopping daphne",
     "eventflow: stopping sweep",
     "eventflow: stopping Redis",
@@ -48,7 +48,7 @@ def _stops_in_order(tmp_path, sig: int) -> None:
     stack = RunStack(tmp_path).start()
     try:
         mark = len(stack.lines)
-        workers = [stack.child_pid(f"-Q {queue}") for queue in ("orders", "inventory", "payments", "dashboard")]
+        workers = [stack.child_pid(f"-Q {queue}") for queue in ("orders", "inventory", "payments", "shipping", "dashboard")]
         stack.signal(sig)
         assert stack.wait_exit(120) == 0
         assert f"eventflow: {signal.Signals(sig).name} received: stopping" in stack.lines[mark:]
@@ -56,7 +56,7 @@ def _stops_in_order(tmp_path, sig: int) -> None:
         # Each worker stopped on its own (a warm shutdown), not killed at the timeout.
         out = "\n".join(stack.lines[mark:])
         assert "did not stop within" not in out, out
-        for queue in ("orders", "inventory", "payments", "dashboard"):
+        for queue in ("orders", "inventory", "payments", "shipping", "dashboard"):
             assert any(line.startswith(queue) and "Warm shutdown" in line for line in stack.lines[mark:]), queue
         assert all(not os.path.exists(f"/proc/{pid}") for pid in workers)
         assert stack.processes() == []
