@@ -3,8 +3,8 @@ which waits were synchronous, how long it took, and how it ended; per mode, the
 aggregate. Read from the dashboard log only.
 
 Counting rules (the design the tests hold the numbers to):
-- a *message* is one delivery of an event to a business context (orders,
-  inventory, payments — the dashboard's own copies are observation, not flow),
+- a *message* is one delivery of an event to a business context (every context
+  but the dashboard, whose own copies are observation, not flow),
   one command, or one reply;
 - a *synchronous wait* is a command (or the stock query of the hybrid mode):
   its sender blocked until the reply or the timeout;
