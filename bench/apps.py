@@ -1,12 +1,8 @@
-from django.apps import AppConfig
+import eventbus
 
 
-class BenchConfig(AppConfig):
-    name = "bench"
-    label = "bench"
+class BenchConfig(eventbus.ContextConfig):
+    name = label = "bench"
     # No models: what the bench handlers record goes to Redis (see bench.recorder).
     database = "payments"
-    default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self):
-        from bench import handlers, tasks  # noqa: F401  registers the events, handlers and baseline task
+    registers = ("handlers", "tasks")  # the events, their handlers and the baseline task

@@ -17,6 +17,9 @@ from contracts.catalog import (
     StockReleased,
     StockReservationFailed,
     StockReserved,
+    describe_shortages,
+    merge_lines,
+    shortages_of,
 )
 from contracts.commands import (
     AuthorizePayment,
@@ -73,9 +76,12 @@ __all__ = [
     "StockReservationFailed",
     "StockReserved",
     "build_envelope",
+    "describe_shortages",
     "event_class",
     "event_types",
+    "merge_lines",
     "parse_envelope",
     "register",
+    "shortages_of",
     "validate_payload",
 ]

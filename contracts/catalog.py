@@ -9,6 +9,7 @@ tokens (`tok_visa`, `tok_declined`, `tok_insufficient_funds`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -38,6 +39,30 @@ class Shortage:
     sku: str
     requested: int
     available: int
+
+
+def merge_lines(lines) -> dict[str, int]:
+    """{sku: qty} of order lines (anything with `sku` and `qty`), summing repeated SKUs."""
+    wanted: dict[str, int] = {}
+    for line in lines:
+        wanted[line.sku] = wanted.get(line.sku, 0) + line.qty
+    return wanted
+
+
+def shortages_of(wanted: Mapping[str, int], available: Mapping[str, int]) -> tuple[Shortage, ...]:
+    """The SKUs of `wanted` ({sku: units}) that `available` ({sku: units}) cannot cover, by
+    SKU; a SKU missing from `available` is short whatever the quantity. Inventory applies
+    it to its stock, orders to its local view of that stock."""
+    return tuple(
+        Shortage(sku=sku, requested=qty, available=available.get(sku, 0))
+        for sku, qty in sorted(wanted.items())
+        if sku not in available or available[sku] < qty
+    )
+
+
+def describe_shortages(shortages) -> str:
+    """Shortages as people read them in a rejection: "A (requested 3, available 1), B (...)"."""
+    return ", ".join(f"{s.sku} (requested {s.requested}, available {s.available})" for s in shortages)
 
 
 @register

@@ -1,11 +1,6 @@
-from django.apps import AppConfig
+import eventbus
 
 
-class DashboardConfig(AppConfig):
-    name = "dashboard"
-    label = "dashboard"
-    database = "dashboard"
-    default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self):
-        from dashboard import handlers, retention  # noqa: F401  registers the subscriptions and pruning
+class DashboardConfig(eventbus.ContextConfig):
+    name = label = database = "dashboard"
+    registers = ("handlers", "retention")  # its subscriptions and its pruning

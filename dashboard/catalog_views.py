@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from contracts import RestockDemoCatalog
@@ -13,8 +14,8 @@ from dashboard import catalog
 from eventbus import asyncapi
 from eventbus.commands import CommandFailed, send_command
 
-# Where the restock form may send the browser back to.
-RESTOCK_RETURN = {"/", "/orders/new/"}
+# The pages the restock form may send the browser back to.
+RESTOCK_RETURN = ("dashboard:graph", "orders:new")
 
 
 @require_GET
@@ -39,7 +40,8 @@ def restock_demo_catalog(request: HttpRequest):
     stock through its own services (a command it owns; each change is an InventoryChanged)."""
     if not (request.user.is_authenticated and request.user.is_staff):
         return HttpResponseForbidden("staff only: log in at /admin/ as a staff user")
-    back = request.POST.get("next") if request.POST.get("next") in RESTOCK_RETURN else "/"
+    pages = [reverse(name) for name in RESTOCK_RETURN]
+    back = request.POST.get("next") if request.POST.get("next") in pages else pages[0]
     try:
         sent = send_command(RestockDemoCatalog(sku_prefix="DEMO"), sender="dashboard",
                             timeout=settings.EVENTFLOW_COMMAND_TIMEOUT)

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.db.models import Count, Max, Q
+from django.urls import reverse
 
 from contracts.envelope import trace_id_of
 from dashboard.models import ContextView, LogEntry
@@ -119,18 +120,19 @@ def admin_links(entry: LogEntry) -> list[dict]:
     links = []
 
     def search(label: str, model: str, value) -> None:
-        links.append({"label": f"{label} {value}", "href": f"/admin/{model}/?q={quote(str(value), safe='')}"})
+        href = f"{reverse(f'admin:{model}_changelist')}?q={quote(str(value), safe='')}"
+        links.append({"label": f"{label} {value}", "href": href})
 
     if entry.order_id:
-        search("Order", "orders/order", entry.order_id)
+        search("Order", "orders_order", entry.order_id)
     if payload.get("payment_id"):
-        search("Payment", "payments/payment", payload["payment_id"])
+        search("Payment", "payments_payment", payload["payment_id"])
     elif entry.order_id and entry.producer == "payments":
-        search("Payments of order", "payments/payment", entry.order_id)
+        search("Payments of order", "payments_payment", entry.order_id)
     skus = [payload.get("sku")] + [line.get("sku") for line in payload.get("lines") or [] if isinstance(line, dict)]
     for sku in dict.fromkeys(s for s in skus if s):
-        search("Product", "inventory/product", sku)
-    links.append({"label": "This log entry", "href": f"/admin/dashboard/logentry/{entry.seq}/change/"})
+        search("Product", "inventory_product", sku)
+    links.append({"label": "This log entry", "href": reverse("admin:dashboard_logentry_change", args=[entry.seq])})
     return links
 
 

@@ -2,6 +2,7 @@ from django.urls import path
 
 from dashboard import catalog_views, control_views, timeseries, views
 
+app_name = "dashboard"
 urlpatterns = [
     path("", views.graph_page, name="graph"),
     path("events/", views.log_page, name="event-log"),
@@ -9,7 +10,7 @@ urlpatterns = [
     path("catalog/restock/", catalog_views.restock_demo_catalog, name="catalog-restock"),
     path("api/asyncapi.json", catalog_views.api_asyncapi, name="api-asyncapi"),
     path("api/timeseries/", timeseries.api_timeseries, name="api-timeseries"),
-    path("orders/<str:order_id>/", views.trace_page, name="order-trace"),
+    path("orders/<uuid:order_id>/", views.trace_page, name="order-trace"),  # a UUID: never orders/new/
     path("api/events/", views.api_events, name="api-events"),
     path("api/events/<str:event_id>/", views.api_event_detail, name="api-event-detail"),
     path("api/traces/<str:order_id>/", views.api_trace, name="api-trace"),

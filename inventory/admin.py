@@ -1,24 +1,57 @@
 """Inventory's admin. Products are created, repriced and restocked or corrected
 through inventory's services, so each edit publishes InventoryChanged; stock
-counters and the version are never edited by hand."""
+counters and the version are never edited by hand. The forms hold no rule of their
+own: they try the change through the services and show what those refuse."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 
-from eventbus.admin_base import ContextModelAdmin, ReadOnlyContextAdmin
+from eventbus import ContextModelAdmin, ReadOnlyContextAdmin
 from inventory import demo, services
 from inventory.models import Product, RejectedOrder, Reservation, StockAdjustment
 
 
-class ProductAddForm(forms.ModelForm):
+class _Undo(Exception):
+    """Rolls back a change tried only to validate it."""
+
+
+class ServiceForm(forms.ModelForm):
+    """A form whose rules are the services' own: clean() tries the change through them in a
+    savepoint it rolls back (nothing is published), so a StockError shows on the form;
+    the admin's save_model then makes it for real with apply()."""
+
+    def apply(self, product: Product) -> Product:
+        raise NotImplementedError
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors:
+            try:
+                with transaction.atomic(using=services.DB):
+                    self.apply(self.instance)
+                    raise _Undo
+            except _Undo:
+                pass
+            except services.StockError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return data
+
+
+class ProductAddForm(ServiceForm):
     initial_stock = forms.IntegerField(min_value=0, initial=0)
 
     class Meta:
         model = Product
         fields = ("sku", "name", "price")
 
+    def apply(self, product: Product) -> Product:
+        data = self.cleaned_data
+        return services.product_create(sku=data["sku"], name=data["name"], price=data["price"],
+                                       on_hand=data["initial_stock"])
 
-class ProductChangeForm(forms.ModelForm):
+
+class ProductChangeForm(ServiceForm):
     """Changes go through services: a new price, and/or a stock change with a reason."""
 
     new_price = forms.DecimalField(required=False, max_digits=10, decimal_places=2, min_value=0,
@@ -31,19 +64,14 @@ class ProductChangeForm(forms.ModelForm):
         model = Product
         fields = ()
 
-    def clean(self):
-        data = super().clean()
-        change = data.get("stock_change")
-        if change:
-            if not (data.get("adjustment_reason") or "").strip():
-                self.add_error("adjustment_reason", "a stock change needs a reason")
-            if data.get("adjustment_kind") == StockAdjustment.RESTOCK and change < 0:
-                self.add_error("adjustment_kind", "a restock adds stock; use a correction to remove some")
-            new_on_hand = self.instance.on_hand + change
-            if new_on_hand < max(self.instance.reserved, 0):
-                self.add_error("stock_change", f"on hand would be {new_on_hand}: below zero or below the "
-                                               f"{self.instance.reserved} reserved for orders")
-        return data
+    def apply(self, product: Product) -> Product:
+        data = self.cleaned_data
+        if data.get("new_price") is not None and data["new_price"] != product.price:
+            product = services.product_reprice(sku=product.sku, price=data["new_price"])
+        if data.get("stock_change"):
+            product = services.stock_adjust(sku=product.sku, delta=data["stock_change"],
+                                            reason=data["adjustment_reason"], kind=data["adjustment_kind"])
+        return product
 
 
 @admin.register(Product)
@@ -77,19 +105,9 @@ class ProductAdmin(ContextModelAdmin):
         return False  # orders' views and reservations refer to products by SKU
 
     def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
         try:
-            if not change:
-                created = services.product_create(sku=data["sku"], name=data["name"], price=data["price"],
-                                                  on_hand=data["initial_stock"])
-                obj.pk = created.pk
-                return
-            if data.get("new_price") is not None and data["new_price"] != obj.price:
-                services.product_reprice(sku=obj.sku, price=data["new_price"])
-            if data.get("stock_change"):
-                services.stock_adjust(sku=obj.sku, delta=data["stock_change"], reason=data["adjustment_reason"],
-                                      kind=data["adjustment_kind"])
-        except services.StockError as exc:
+            obj.pk = form.apply(obj).pk
+        except services.StockError as exc:  # the stock changed since the form was checked
             messages.error(request, str(exc))
         obj.refresh_from_db(using=self.using) if obj.pk else None
 

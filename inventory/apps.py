@@ -1,11 +1,5 @@
-from django.apps import AppConfig
+import eventbus
 
 
-class InventoryConfig(AppConfig):
-    name = "inventory"
-    label = "inventory"
-    database = "inventory"
-    default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self):
-        from inventory import handlers  # noqa: F401  registers the subscriptions
+class InventoryConfig(eventbus.ContextConfig):
+    name = label = database = "inventory"

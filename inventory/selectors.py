@@ -1,5 +1,8 @@
 """Reads of inventory."""
 
+from dataclasses import asdict
+
+from contracts import merge_lines, shortages_of
 from inventory.models import Product
 
 VIEW_LIMIT = 200  # the view travels in every receipt: keep it bounded
@@ -18,12 +21,6 @@ def stock_view() -> dict:
 
 def stock_shortages(lines) -> list[dict]:
     """Lines ({sku, qty} objects) that stock cannot cover right now: [{"sku", "requested", "available"}]."""
-    wanted: dict[str, int] = {}
-    for line in lines:
-        wanted[line.sku] = wanted.get(line.sku, 0) + line.qty
-    products = {p.sku: p for p in Product.objects.using("inventory").filter(sku__in=list(wanted))}
-    return [
-        {"sku": sku, "requested": qty, "available": products[sku].available if sku in products else 0}
-        for sku, qty in sorted(wanted.items())
-        if sku not in products or products[sku].available < qty
-    ]
+    wanted = merge_lines(lines)
+    available = {p.sku: p.available for p in Product.objects.using("inventory").filter(sku__in=list(wanted))}
+    return [asdict(shortage) for shortage in shortages_of(wanted, available)]

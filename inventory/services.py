@@ -8,7 +8,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 
-from contracts import InventoryChanged, Line, Shortage, StockReleased, StockReservationFailed, StockReserved
+from contracts import InventoryChanged, Line, StockReleased, StockReservationFailed, StockReserved
+from contracts import describe_shortages, merge_lines, shortages_of
 from eventbus import publish
 from inventory.models import Product, RejectedOrder, Reservation, StockAdjustment
 
@@ -109,14 +110,6 @@ def stock_adjust(*, sku: str, delta: int, reason: str, kind: str = StockAdjustme
     return product
 
 
-def merge_lines(lines) -> dict[str, int]:
-    """{sku: qty} of order lines, summing repeated SKUs."""
-    wanted: dict[str, int] = {}
-    for line in lines:
-        wanted[line.sku] = wanted.get(line.sku, 0) + line.qty
-    return wanted
-
-
 def stock_reserve(*, order_id: str, lines) -> Reservation:
     """Hold every line of an order or none (publishes StockReserved or
     StockReservationFailed). Idempotent per order. If the order was already
@@ -134,20 +127,14 @@ def stock_reserve(*, order_id: str, lines) -> Reservation:
             publish(StockReservationFailed(order_id=order_id, reason="invalid order lines", shortages=()), context=DB)
             return reservation
         products = _locked(wanted)
-        shortages = [
-            Shortage(sku=sku, requested=qty, available=products[sku].available if sku in products else 0)
-            for sku, qty in sorted(wanted.items())
-            if sku not in products or products[sku].available < qty
-        ]
+        shortages = shortages_of(wanted, {sku: product.available for sku, product in products.items()})
         if shortages:
-            reason = "out of stock: " + ", ".join(
-                f"{s.sku} (requested {s.requested}, available {s.available})" for s in shortages
-            )
+            reason = "out of stock: " + describe_shortages(shortages)
             reservation = Reservation.objects.using(DB).create(
                 order_id=order_id, lines=[{"sku": s, "qty": q} for s, q in sorted(wanted.items())],
                 status=Reservation.FAILED, reason=reason[:500],
             )
-            publish(StockReservationFailed(order_id=order_id, reason=reason, shortages=tuple(shortages)), context=DB)
+            publish(StockReservationFailed(order_id=order_id, reason=reason, shortages=shortages), context=DB)
             return reservation
         for sku, qty in sorted(wanted.items()):
             products[sku].reserved += qty

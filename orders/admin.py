@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from eventbus.admin_base import ReadOnlyContextAdmin, ReadOnlyInline
+from eventbus import ReadOnlyContextAdmin, ReadOnlyInline
 from orders.models import Order, OrderLine, ProductView
 
 

@@ -1,11 +1,5 @@
-from django.apps import AppConfig
+import eventbus
 
 
-class OrdersConfig(AppConfig):
-    name = "orders"
-    label = "orders"
-    database = "orders"
-    default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self):
-        from orders import handlers  # noqa: F401  registers the subscriptions
+class OrdersConfig(eventbus.ContextConfig):
+    name = label = database = "orders"

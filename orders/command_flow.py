@@ -19,7 +19,6 @@ by the sweep (order_abandoned_reject) once its last deadline has passed.
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -27,24 +26,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from contracts import (
-    AuthorizePayment,
-    CapturePayment,
-    CommitStock,
-    Customer,
-    Line,
-    OrderConfirmed,
-    OrderRejected,
-    ReleaseStock,
-    ReserveStock,
-    VoidPayment,
-)
-from eventbus import publish
-from eventbus import telemetry
-from eventbus.commands import CommandFailed, send_command
+from contracts import AuthorizePayment, CapturePayment, CommitStock, ReleaseStock, ReserveStock, VoidPayment
+from eventbus import CommandFailed, send_command
 from orders.models import Order
-from orders.services import DB, _snapshot
-from orders.validation import OrderInvalid, validate_order
+from orders.services import DB, order_decide, order_open, order_request
 
 log = logging.getLogger("orders.command_flow")
 
@@ -83,18 +68,12 @@ def order_place_by_commands(*, customer_name, customer_email, lines, payment_tok
     OrderTimedOut when a context did not answer within EVENTFLOW_COMMAND_TIMEOUT
     or the broker failed; the order is then REJECTED and what it held released.
     """
-    errors = validate_order(customer_name=customer_name, customer_email=customer_email,
-                            lines=lines, payment_token=payment_token)
-    if errors:
-        raise OrderInvalid(errors)
-    order_id, correlation_id = str(uuid.uuid4()), str(uuid.uuid4())
-    customer = Customer(name=customer_name.strip(), email=customer_email.strip())
-    order_lines = tuple(Line(sku=line["sku"], qty=line["qty"]) for line in lines)
+    request, correlation_id = order_request(customer_name=customer_name, customer_email=customer_email,
+                                            lines=lines, payment_token=payment_token)
+    order_id, order_lines = request.order_id, request.lines
     with transaction.atomic(using=DB):
-        order = Order(order_id=order_id, mode=Order.COMMAND, requested=True, customer_name=customer.name,
-                      customer_email=customer.email, payment_token=payment_token, stock_check="remote")
         # Prices from the local view; stock is for inventory to answer (ReserveStock).
-        _snapshot(order, [(line.sku, line.qty) for line in order_lines], remote_shortages=[])
+        order = order_open(request, mode=Order.COMMAND, stock_check="remote", shortages=())
 
     held: set[str] = set()  # owners that may hold something for this order
     answering: set[str] = set()  # owners that answered; the others are not asked again
@@ -153,16 +132,9 @@ def _decide(order: Order, correlation_id: str | None, *, status: str, reason: st
     with transaction.atomic(using=DB):
         locked = Order.objects.using(DB).select_for_update().get(pk=order.pk)
         if locked.status == Order.PENDING:
-            locked.status, locked.decided_at = status, timezone.now()
-            if status == Order.REJECTED:
-                locked.reason = reason[:500]
-                event = OrderRejected(order_id=str(locked.order_id), reason=reason)
-            else:
+            if status == Order.CONFIRMED:
                 locked.has_reservation = locked.has_authorization = True
-                event = OrderConfirmed(order_id=str(locked.order_id), total=f"{locked.total:.2f}")
-            locked.save(using=DB)
-            telemetry.order_decided(mode=locked.mode, outcome=locked.status, using=DB)
-            publish(event, context=DB, correlation_id=correlation_id)
+            order_decide(order=locked, status=status, reason=reason, correlation_id=correlation_id)
     return CommandDrivenOrder(str(locked.order_id), correlation_id or "", locked.status, locked.reason)
 
 

@@ -1,7 +1,6 @@
 """Orders' subscriptions: event in -> service call. Any delivery order is fine."""
 
-from eventbus import register_view, subscribe
-from eventbus.registry import register_local_view, register_sweep
+from eventbus import register_local_view, register_sweep, register_view, subscribe
 from orders import command_flow, selectors, services
 from orders.models import ProductView
 
@@ -21,19 +20,19 @@ def on_inventory_changed(event, envelope):
 
 
 def on_stock_reserved(event, envelope):
-    services.order_note_reserved(order_id=event.order_id)
+    services.order_note(order_id=event.order_id, reserved=True)
 
 
 def on_stock_reservation_failed(event, envelope):
-    services.order_note_reservation_failed(order_id=event.order_id, reason=event.reason)
+    services.order_note(order_id=event.order_id, stock_failure=event.reason)
 
 
 def on_payment_authorized(event, envelope):
-    services.order_note_authorized(order_id=event.order_id, payment_id=event.payment_id)
+    services.order_note(order_id=event.order_id, payment_id=event.payment_id)
 
 
 def on_payment_declined(event, envelope):
-    services.order_note_declined(order_id=event.order_id, reason=event.reason)
+    services.order_note(order_id=event.order_id, payment_failure=event.reason)
 
 
 subscribe("orders", {

@@ -18,11 +18,12 @@ MAX_LINES = 20
 MAX_QTY = 100
 MAX_NAME = 100
 MAX_EMAIL = 254
-# The test tokens payments understands, with a label for the form.
+# The test tokens payments understands, with a label for the form. Which amounts a token
+# declines is payments' own rule (EVENTFLOW_INSUFFICIENT_FUNDS_LIMIT): orders does not know it.
 PAYMENT_TOKENS = {
     "tok_visa": "tok_visa — approves",
     "tok_declined": "tok_declined — declines",
-    "tok_insufficient_funds": "tok_insufficient_funds — declines above 100.00",
+    "tok_insufficient_funds": "tok_insufficient_funds — declines large amounts",
 }
 
 

@@ -8,10 +8,11 @@ import math
 from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from eventbus.privacy import masked, may_see_emails
+from eventbus import masked, may_see_emails
 from orders import selectors
 from orders.access import order_token_issue, order_token_valid
 from orders.forms import OrderForm
@@ -65,13 +66,19 @@ def order_new(request):
                 form.add_error(None, str(exc))
                 status = 504
                 if isinstance(exc, OrderTimedOut):  # it was placed and rejected: its trace shows why
-                    trace_url = f"/orders/{exc.order_id}/#token={order_token_issue(order_id=exc.order_id)}"
-            else:  # the fragment never reaches a server: the trace page sends it in TOKEN_HEADER
-                token = order_token_issue(order_id=placed.order_id)
-                return redirect(f"/orders/{placed.order_id}/#token={token}")
+                    trace_url = _trace_url(exc.order_id)
+            else:
+                return redirect(_trace_url(placed.order_id))
     sold_out = sum(1 for p in products if p.available <= 0)
     return render(request, "orders/new.html", {"form": form, "sold_out": sold_out, "page": "order",
                                                 "trace_url": trace_url}, status=status)
+
+
+def _trace_url(order_id: str) -> str:
+    """The dashboard's trace page of a new order, with the order's token in the fragment:
+    a fragment never reaches a server; the trace page sends it in TOKEN_HEADER."""
+    path = reverse("dashboard:order-trace", kwargs={"order_id": order_id})
+    return f"{path}#token={order_token_issue(order_id=order_id)}"
 
 
 def _place(*, mode: str, **request):

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from eventbus.admin_base import ReadOnlyContextAdmin
+from eventbus import ReadOnlyContextAdmin
 from payments.models import Payment, RejectedOrder
 
 

@@ -1,8 +1,6 @@
 """Payments' subscriptions and commands: message in -> service call."""
 
-from eventbus import register_view, subscribe
-from eventbus.commands import handle_commands
-from eventbus.retention import keep_for, register_retention
+from eventbus import handle_commands, keep_for, register_retention, register_view, subscribe
 from payments import selectors, services
 from payments.models import Payment, RejectedOrder
 

@@ -1,8 +1,7 @@
 """Shipping's subscriptions: message in -> service call. Nobody subscribes to shipping's
 ShipmentScheduled but the dashboard, and no other context names shipping."""
 
-from eventbus import register_view, subscribe
-from eventbus.registry import register_local_view
+from eventbus import register_local_view, register_view, subscribe
 from shipping import selectors, services
 from shipping.models import ShippedProduct
 

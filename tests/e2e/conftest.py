@@ -10,6 +10,8 @@ import shutil
 
 import pytest
 
+from tests.support.browser import new_context
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
@@ -37,3 +39,11 @@ def browser():
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def context(browser):
+    """A fresh browser context whose pages collect script errors (ctx.errors) and dialogs."""
+    ctx = new_context(browser)
+    yield ctx
+    ctx.close()

@@ -7,12 +7,10 @@ never touched."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
 
 import pytest
 
-from tests.support.browser import COUNT_DELIVERIES, DELIVERED
+from tests.support.browser import DELIVERED, SHOWN_ONCE, get_json, new_context, open_probe_log
 from tests.support.bus import new_probe_id, publish_probe
 from tests.support.stack import Daphne
 from tests.support.waiting import wait_for
@@ -40,20 +38,10 @@ def logged(event_ids: list[str]) -> bool:
             and entries.filter(kind="receipt", context="payments", outcome="ok").count() >= len(event_ids))
 
 
-SHOWN_ONCE = """(ids) => ids.every((id) =>
-  document.querySelectorAll(`#log-table tbody tr[data-event-id="${id}"]`).length === 1)"""
-
-
 def test_the_log_page_reconnects_after_daphne_restarts_and_shows_every_event_once(browser, stack, live_db, own_daphne):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    ctx.set_default_timeout(30_000)
-    errors: list[str] = []
+    ctx = new_context(browser)
     try:
-        page = ctx.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{own_daphne.url}/events/?event_type=ProbePinged")
-        page.wait_for_selector("#connection[data-state=live]")
-        page.evaluate(COUNT_DELIVERIES)
+        page = open_probe_log(ctx, own_daphne.url)
 
         before = [publish_probe(new_probe_id()).event_id for _ in range(BEFORE)]
         page.wait_for_function(SHOWN_ONCE, arg=before)
@@ -78,8 +66,7 @@ def test_the_log_page_reconnects_after_daphne_restarts_and_shows_every_event_onc
 
         # The gap was filled from the log by seq (the snapshot holds only the newest entries) ...
         assert page.evaluate("() => window.eventflowStream.stats.recoveries") > stats["recoveries"]
-        with urllib.request.urlopen(f"{own_daphne.url}/api/events/?limit=1", timeout=10) as response:
-            last_seq = json.load(response)["last_seq"]
+        last_seq = get_json(f"{own_daphne.url}/api/events/?limit=1")["last_seq"]
         page.wait_for_function("(seq) => window.eventflowStream.lastSeq >= seq", arg=last_seq)
         # ... and neither the stream nor the table holds any event twice.
         delivered = page.evaluate(DELIVERED, everything)
@@ -87,6 +74,6 @@ def test_the_log_page_reconnects_after_daphne_restarts_and_shows_every_event_onc
         seqs = page.evaluate("() => [...document.querySelectorAll('#log-table tbody tr')].map((tr) => Number(tr.dataset.seq))")
         assert len(seqs) == len(set(seqs)) and seqs == sorted(seqs, reverse=True)
         assert len(seqs) >= len(everything)
-        assert not errors, errors
+        assert not ctx.errors, ctx.errors
     finally:
         ctx.close()

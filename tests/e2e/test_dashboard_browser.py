@@ -4,9 +4,7 @@ test-artifacts/screenshots/ for a person to look at."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -16,33 +14,13 @@ from django.db import transaction
 from contracts import Line, StockReleased
 from eventbus import publish
 from eventbus.privacy import mask_name
-from tests.support.browser import COUNT_DELIVERIES, DELIVERED, DELIVERED_COUNT
+from tests.support.browser import COUNT_DELIVERIES, DELIVERED, DELIVERED_COUNT, get_json
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 XSS_NAME = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture
-def context(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    ctx.set_default_timeout(30_000)
-    ctx.dialogs = []
-    ctx.errors = []
-    # Every page of this context, including ones opened later, reports dialogs and script errors.
-    def watch(page):
-        page.on("dialog", lambda dialog: (ctx.dialogs.append(dialog.message), dialog.dismiss()))
-        page.on("pageerror", lambda error: ctx.errors.append(str(error)))
-    ctx.on("page", watch)
-    yield ctx
-    ctx.close()
-
-
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.test_lab_browser import SHOTS, context, log_in, product, staff_user  # noqa: F401  fixtures
+from tests.e2e.test_lab_browser import SHOTS, log_in, product, staff_user  # noqa: F401  fixtures
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
@@ -24,7 +24,7 @@ def place(daphne_url: str, sku: str) -> str:
         return json.load(response)["order_id"]
 
 
-def test_detach_shipping_place_orders_attach_and_watch_it_catch_up(context, stack, daphne_url,  # noqa: F811
+def test_detach_shipping_place_orders_attach_and_watch_it_catch_up(context, stack, daphne_url,
                                                                     staff_user, product):  # noqa: F811
     from orders.models import Order
 

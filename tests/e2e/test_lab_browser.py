@@ -4,39 +4,18 @@ inventory back, and reads the outcome in the comparison panel and the order trac
 
 from __future__ import annotations
 
-import json
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.support.browser import get_json, new_context
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PASSWORD = "lab-staff-password-1"
-
-
-def new_context(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    ctx.set_default_timeout(30_000)
-    ctx.errors = []
-    ctx.on("page", lambda page: page.on("pageerror", lambda error: ctx.errors.append(str(error))))
-    return ctx
-
-
-@pytest.fixture
-def context(browser):
-    ctx = new_context(browser)
-    yield ctx
-    ctx.close()
-
-
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)
 
 
 @pytest.fixture

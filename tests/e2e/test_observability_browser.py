@@ -22,16 +22,6 @@ pytestmark = [pytest.mark.live, pytest.mark.browser]
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
-@pytest.fixture
-def context(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    ctx.set_default_timeout(30_000)
-    ctx.errors = []
-    ctx.on("page", lambda page: page.on("pageerror", lambda error: ctx.errors.append(str(error))))
-    yield ctx
-    ctx.close()
-
-
 def staff_login(ctx, daphne_url: str) -> None:
     client = Client()
     client.force_login(get_user_model().objects.create_user(username=f"staff-{uuid.uuid4().hex[:8]}", is_staff=True))

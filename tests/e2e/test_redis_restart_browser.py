@@ -8,27 +8,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import COUNT_DELIVERIES, DELIVERED
+from tests.support.browser import DELIVERED, SHOWN_ONCE, new_context, open_probe_log
 from tests.support.bus import new_probe_id, publish_probe
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
 
-SHOWN_ONCE = """(ids) => ids.every((id) =>
-  document.querySelectorAll(`#log-table tbody tr[data-event-id="${id}"]`).length === 1)"""
-
-
 def test_a_running_dashboard_survives_a_redis_restart(browser, stack, live_db, daphne):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    ctx.set_default_timeout(30_000)
-    errors: list[str] = []
+    ctx = new_context(browser)
     daphne_pid = daphne.proc.pid
     try:
-        page = ctx.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{daphne.url}/events/?event_type=ProbePinged")
-        page.wait_for_selector("#connection[data-state=live]")
-        page.evaluate(COUNT_DELIVERIES)
+        page = open_probe_log(ctx, daphne.url)
         before = [publish_probe(new_probe_id()).event_id for _ in range(5)]
         page.wait_for_function(SHOWN_ONCE, arg=before)
 
@@ -50,6 +40,6 @@ def test_a_running_dashboard_survives_a_redis_restart(browser, stack, live_db, d
         page.wait_for_function(SHOWN_ONCE, arg=[fresh], timeout=60_000)
         assert page.evaluate(DELIVERED, [fresh]) == [1]
         assert page.evaluate("() => window.eventflowStream.stats.recoveries") == recoveries
-        assert not errors, errors
+        assert not ctx.errors, ctx.errors
     finally:
         ctx.close()

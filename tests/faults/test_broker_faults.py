@@ -126,6 +126,19 @@ def kill_while_in_flight(stack, queue: str) -> tuple[list[str], str]:
     pytest.fail(f"never killed {queue}'s worker with a delivery in flight")
 
 
+def restart_redis_losing_the_queue(stack, queue: str, *, at_least: int) -> None:
+    """Once `queue` holds `at_least` deliveries, kill the broker's Redis, wipe its data and
+    start it again; the deliveries that were queued are gone with it."""
+    wait_for(lambda: stack.broker().llen(queue) >= at_least, message=f"deliveries queued for {queue}")
+    queued = set(stack.broker().lrange(queue, 0, -1))  # what the crash must take along
+    stack.redis.kill()
+    stack.redis.wipe()
+    time.sleep(1)
+    stack.redis.start()
+    # The queued deliveries are gone (the load may already have queued new ones).
+    assert not queued & set(stack.broker().lrange(queue, 0, -1))
+
+
 def assert_redelivered(event_ids: list[str], context: str, moment: str) -> None:
     """Each delivery the killed worker held was handled again by a new process (or caught as a duplicate)."""
     for event_id in event_ids:
@@ -149,14 +162,7 @@ def test_redis_restarted_with_its_data_lost_while_events_flow(stack, live_db):
     stack.stop_worker("payments")
     try:
         with SteadyLoad(rate=25) as load:
-            wait_for(lambda: stack.broker().llen("payments") >= 20, message="deliveries queued for payments")
-            queued = set(stack.broker().lrange("payments", 0, -1))  # what the crash must take along
-            stack.redis.kill()
-            stack.redis.wipe()
-            time.sleep(1)
-            stack.redis.start()
-            # The queued deliveries are gone (the load may already have queued new ones).
-            assert not queued & set(stack.broker().lrange("payments", 0, -1))
+            restart_redis_losing_the_queue(stack, "payments", at_least=20)
             published = len(load.probe_ids)
             wait_for(lambda: len(load.probe_ids) >= published + 20, message="more load after the restart")
     finally:
@@ -203,14 +209,7 @@ def test_orders_flow_through_a_redis_restart_that_lost_its_data(stack, live_db):
     stack.stop_worker("inventory")  # its deliveries wait in the broker and are lost with it
     try:
         with OrderLoad(skus, rate=5) as load:
-            wait_for(lambda: stack.broker().llen("inventory") >= 5, message="orders queued for inventory")
-            queued = set(stack.broker().lrange("inventory", 0, -1))  # what the crash must take along
-            stack.redis.kill()
-            stack.redis.wipe()
-            time.sleep(1)
-            stack.redis.start()
-            # The queued deliveries are gone (the load may already have queued new ones).
-            assert not queued & set(stack.broker().lrange("inventory", 0, -1))
+            restart_redis_losing_the_queue(stack, "inventory", at_least=5)
             placed = len(load.probe_ids)
             wait_for(lambda: len(load.probe_ids) >= placed + 10, message="more orders after the restart")
     finally:

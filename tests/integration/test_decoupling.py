@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
-def everything_attached_after():
+def everything_attached_after(live_db):
     """A failed test must not leave a context detached for the tests that follow."""
     yield
     for context in registry.contexts():

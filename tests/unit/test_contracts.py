@@ -4,7 +4,8 @@ import copy
 
 import pytest
 
-from contracts import ContractError, Customer, Line, OrderRequested, build_envelope, parse_envelope
+from contracts import (ContractError, Customer, Line, OrderRequested, Shortage, build_envelope, describe_shortages,
+                       merge_lines, parse_envelope, shortages_of)
 
 
 def order_requested_envelope() -> dict:
@@ -82,3 +83,12 @@ def test_build_refuses_the_wrong_producer():
     with pytest.raises(ContractError) as caught:
         build_envelope(event, producer="inventory")
     assert caught.value.field == "producer"
+
+
+def test_a_shortage_is_computed_and_worded_the_same_for_every_context():
+    wanted = merge_lines([Line(sku="B", qty=2), Line(sku="A", qty=1), Line(sku="B", qty=2), Line(sku="C", qty=1)])
+    assert wanted == {"B": 4, "A": 1, "C": 1}
+    shortages = shortages_of(wanted, {"A": 1, "B": 3})  # A is covered exactly; C is unknown
+    assert shortages == (Shortage(sku="B", requested=4, available=3), Shortage(sku="C", requested=1, available=0))
+    assert describe_shortages(shortages) == "B (requested 4, available 3), C (requested 1, available 0)"
+    assert describe_shortages(()) == ""

@@ -52,6 +52,12 @@ def test_admin_reprice_and_restock_publish_through_services(admin_client):
     assert response.status_code == 200 and "below zero" in response.content.decode()
     assert Product.objects.using("inventory").get(sku=sku).on_hand == 7
 
+    # The form's rules are the service's: a refused change shows its message and publishes nothing,
+    # not even the new price it came with.
+    response = admin_client.post(url, {"new_price": "12.00", "stock_change": "2", "adjustment_kind": "RESTOCK"})
+    assert response.status_code == 200 and "a stock adjustment needs a reason" in response.content.decode()
+    assert len(changes(sku)) == 3 and str(Product.objects.using("inventory").get(sku=sku).price) == "11.50"
+
 
 def test_admin_add_creates_through_the_service(admin_client):
     sku = f"ADM{uuid.uuid4().hex[:8]}"

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from django.test import Client
+from django.urls import resolve
 
 from eventbus.models import OutboxMessage
 from orders.models import Order
@@ -146,6 +147,20 @@ def test_the_form_shows_the_view_and_field_errors(client, catalog):
                                             "payment_token": "tok_visa"})
     assert response.status_code == 400 and "the cart is empty" in response.content.decode()
     assert outbox_count() == before
+
+
+def test_orders_and_dashboard_paths_never_overlap_whatever_the_include_order():
+    import dashboard.urls
+    import orders.urls
+
+    order_id = str(uuid.uuid4())
+    assert resolve("/orders/new/").view_name == "orders:new"
+    assert resolve(f"/orders/{order_id}/").view_name == "dashboard:order-trace"
+    for name, patterns in (("dashboard", dashboard.urls.urlpatterns), ("orders", orders.urls.urlpatterns)):
+        others = orders.urls.urlpatterns if name == "dashboard" else dashboard.urls.urlpatterns
+        for other in others:
+            path = str(other.pattern).replace("<str:order_id>", order_id).replace("<uuid:order_id>", order_id)
+            assert not any(p.resolve(path) for p in patterns), (name, path)
 
 
 def test_the_form_places_an_order_and_redirects_to_its_trace(client, catalog):

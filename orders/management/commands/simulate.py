@@ -6,18 +6,22 @@ import math
 import random
 import time
 from collections import Counter
+from decimal import Decimal
 from types import SimpleNamespace
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from contracts import RestockDemoCatalog
-from eventbus.commands import CommandFailed, send_command
+from eventbus import CommandFailed, send_command
 from orders.models import Order
 from orders.selectors import product_list, reason_category
 from orders.services import order_place
 from orders.validation import MAX_QTY, OrderInvalid
 
+# What this simulation calls a large order. Whether payments declines it for tok_insufficient_funds
+# is payments' rule (EVENTFLOW_INSUFFICIENT_FUNDS_LIMIT, 100.00 by default), which orders does not know.
+LARGE_ORDER = Decimal("150.00")
 NAMES = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Edsger Dijkstra", "Barbara Liskov",
          "Ken Thompson", "Margaret Hamilton", "Donald Knuth", "Frances Allen", "John Backus"]
 
@@ -30,8 +34,8 @@ def plan_order(rng: random.Random, products) -> tuple[list[dict], str]:
         token = "tok_declined"
     elif roll < 0.20:
         token = "tok_insufficient_funds"
-        # Above the 100.00 limit, preferably on a product with stock so the payment is what fails.
-        large = [(p, min(MAX_QTY, math.floor(100 / p.price) + 1)) for p in products if p.price > 0]
+        # A large order, preferably on a product with stock so that the payment is what decides it.
+        large = [(p, min(MAX_QTY, math.ceil(LARGE_ORDER / p.price))) for p in products if p.price > 0]
         if large:
             in_stock = [(p, qty) for p, qty in large if p.available >= qty]
             product, qty = rng.choice(in_stock) if in_stock else max(large, key=lambda pq: pq[0].price)
