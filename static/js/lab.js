@@ -105,19 +105,25 @@ export class Lab {
   async toggleLink(name) {
     const row = this.row(name);
     const action = row.linkButton.dataset.link;
-    row.linkBusy = true;
-    row.linkButton.disabled = true;
-    row.linkButton.textContent = action === "detach" ? "detaching…" : "attaching…";
+    const reply = await this.contextAction(name, row, "linkButton", "linkBusy", action,
+      action === "detach" ? "detaching…" : "attaching…");
+    if (reply) this.showLink(row, reply);
+    else { row.linkButton.disabled = false; row.linkButton.textContent = action; }
+  }
+
+  /** POST a context action from one of its row's buttons: the button says it is busy meanwhile; a refusal shows in the panel. */
+  async contextAction(name, row, button, busy, action, busyText) {
+    row[busy] = true;
+    row[button].disabled = true;
+    row[button].textContent = busyText;
     this.error.textContent = "";
     try {
-      const reply = await this.post(`/api/contexts/${encodeURIComponent(name)}/${action}`);
-      row.linkBusy = false;
-      this.showLink(row, reply);
+      return await this.post(`/api/contexts/${encodeURIComponent(name)}/${action}`);
     } catch (error) {
-      row.linkBusy = false;
       this.error.textContent = error.message;
-      row.linkButton.disabled = false;
-      row.linkButton.textContent = action;
+      return null;
+    } finally {
+      row[busy] = false;
     }
   }
 
@@ -156,21 +162,11 @@ export class Lab {
   async toggle(name) {
     const row = this.row(name);
     const action = row.button.dataset.action || "pause";
-    row.busy = true;
-    row.button.disabled = true;
-    row.button.textContent = action === "pause" ? "pausing…" : "resuming…";
-    this.error.textContent = "";
-    try {
-      const reply = await this.post(`/api/contexts/${encodeURIComponent(name)}/${action}`);
-      const state = reply.consumer || (action === "pause" ? "paused" : "online");
-      this.overrides.set(name, {state, until: Date.now() + OVERRIDE_MS});
-      row.busy = false;
-      this.show(name, state);
-    } catch (error) {
-      row.busy = false;
-      this.error.textContent = error.message;
-      this.show(name, row.tr.dataset.consumer);
-    }
+    const reply = await this.contextAction(name, row, "button", "busy", action, action === "pause" ? "pausing…" : "resuming…");
+    if (!reply) return this.show(name, row.tr.dataset.consumer);
+    const state = reply.consumer || (action === "pause" ? "paused" : "online");
+    this.overrides.set(name, {state, until: Date.now() + OVERRIDE_MS});
+    this.show(name, state);
   }
 
   // --- the stock-check switch ------------------------------------------------------

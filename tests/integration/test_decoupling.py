@@ -109,10 +109,10 @@ def test_detaching_and_attaching_a_business_context_loses_nothing_and_applies_no
 
 
 def test_detach_and_attach_over_http_staff_csrf_state_and_the_replay_window(stack, live_db):
-    for account in (None, user("viewer", staff=False)):
+    for account in (None, user("decoupling-viewer", staff=False)):
         client = csrf_client(account)
         assert client.post("/api/contexts/shipping/detach", HTTP_X_CSRFTOKEN=csrf_token(client)).status_code == 403
-    staff = csrf_client(user("operator", staff=True))
+    staff = csrf_client(user("decoupling-operator", staff=True))
     assert staff.post("/api/contexts/shipping/detach").status_code == 403  # no CSRF token
     assert subscriptions.state("shipping")["attached"]
     token = csrf_token(staff)
