@@ -9,6 +9,7 @@ INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 MUTANTS ?=
 BENCH_ARGS ?=
+SCALING_ARGS ?=
 
 .DEFAULT_GOAL := venv
 .PHONY: run test mutants bench lint-imports venv clean
@@ -34,8 +35,10 @@ test: $(INSTALLED)
 mutants: $(INSTALLED)
 	$(PY) tests/mutants.py $(MUTANTS)
 
+# Then the scaling figure (1 and 2 workers per context, Redis and RabbitMQ): bench/scaling.py.
 bench: $(INSTALLED)
 	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m bench.scaling $(SCALING_ARGS)
 
 lint-imports: $(INSTALLED)
 	$(VENV)/bin/lint-imports

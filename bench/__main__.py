@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.report import format_table, write_results
 from bench.stack import BenchStack
 
-PHASES = ("baseline", "hop", "order", "throughput", "fanout", "memory")
+PHASES = ("baseline", "hop", "order", "tracing", "throughput", "fanout", "memory")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

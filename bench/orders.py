@@ -15,7 +15,7 @@ import time
 from websockets.asyncio.client import connect
 
 from bench.client import frame_items, post_order, ws_url
-from bench.runner import BENCH_SKUS
+from bench.products import BENCH_SKUS
 from bench.stats import summary_ms, wait_broker_quiet
 
 WARMUP = 3

@@ -7,10 +7,9 @@ import traceback
 
 import django
 
+from bench.products import BENCH_SKUS
 from bench.report import row
 from bench.stats import ratio
-
-BENCH_SKUS = [f"BENCH-{n}" for n in range(1, 9)]
 
 
 def code_state() -> dict:
@@ -85,6 +84,10 @@ def run(stack, args, phases, say) -> dict:
         from bench import orders
 
         phase("order_e2e", lambda: orders.order_e2e(stack, b, samples=args.orders))
+    if "tracing" in phases:
+        from bench.tracing_cost import tracing_cost
+
+        phase("tracing", tracing_cost)
     if "throughput" in phases:
         from bench import throughput
 
@@ -167,6 +170,17 @@ def table_rows(s: dict) -> list[dict]:
             rows.append(row(f"3 order end to end {pct}", value, "ms", baseline=expected, ratio=r,
                             target="<= 1.5x hops x hop", met=None if r is None else r <= 1.5, note=note))
         rows.append(row("3 hops on the critical path", hops, note=note))
+    if "tracing" in s:
+        t = s["tracing"]
+        note = t.get("error") or t.get("not_measured", "")
+        off = t.get("cpu_ms_per_hop_off")
+        rows += [
+            row("7 tracing off: CPU-ms per hop's code (publish + deliver)", off, "ms", note=note),
+            row("7 tracing off: its 4 hooks per hop", t.get("off_hook_us_per_hop"), "us",
+                ratio=t.get("off_hooks_share_of_hop"), target="nothing measurable", note=note),
+            row("7 tracing on (SDK, spans dropped): CPU-ms per hop", t.get("cpu_ms_per_hop_on"), "ms", baseline=off,
+                ratio=t.get("on_over_off"), note=note),
+        ]
     if "throughput" in s:
         t = s["throughput"]
         note = t.get("error") or t.get("not_measured", "")

@@ -1,5 +1,5 @@
-"""The bench's own stack: a private Redis, a fresh data folder, Daphne, a worker per
-queue and the relay sweep, started with the same command lines as `make run`.
+"""The bench's own stack: a private Redis, a fresh data folder and devstack's Stack (Daphne,
+the workers of each queue, the relay sweep), the same processes as `make run`.
 
 Everything runs in its own process group and dies with us (devstack._children);
 stop() takes it all down: workers first, then Daphne and the sweep, Redis last.
@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from devstack.processes import CONTEXT_QUEUES, REPO_ROOT, Supervisor, daphne_argv, sweep_argv, worker_argv
+from devstack import rabbitmq
+from devstack.processes import REPO_ROOT, Supervisor
 from devstack.redis import HOST, RedisServer, free_port
+from devstack.stack import Stack
 
 
 class BenchStack:
-    def __init__(self, *, keep: bool = False) -> None:
+    def __init__(self, *, keep: bool = False, workers: int | None = None, concurrency: int | None = None) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="eventflow-bench-"))
         self.keep = keep
         self.data_dir = self.tmp / "data"
@@ -45,8 +45,14 @@ class BenchStack:
             # The bench offers hundreds of orders a second from one address: no rate limit.
             "EVENTFLOW_ORDER_RATE_LIMIT": "0",
         }
+        # On RabbitMQ (CELERY_BROKER_URL=amqp://…): a virtual host of its own, deleted at the end.
+        self.vhost = rabbitmq.private_vhost(os.environ.get("CELERY_BROKER_URL", ""), prefix="eventflow-bench")
+        if self.vhost:
+            self.env["CELERY_BROKER_URL"] = self.vhost.url
         self._log = open(self.logs_dir / "processes.log", "a", buffering=1)
         self.supervisor = Supervisor(env=self.env, out=self._log, colour=False)
+        self.stack = Stack(self.supervisor, port=self.port, host=HOST, workers=workers, concurrency=concurrency,
+                           daphnes=1)
 
     def apply_env(self) -> None:
         """Point this process (the driver) at the stack, before Django is set up."""
@@ -54,6 +60,8 @@ class BenchStack:
         os.environ.update({k: self.env[k] for k in (
             "EVENTFLOW_DATA_DIR", "REDIS_URL", "EVENTFLOW_EXTRA_APPS", "DJANGO_SETTINGS_MODULE",
             "DJANGO_DEBUG", "EVENTFLOW_LOG_LEVEL")})
+        if self.vhost:
+            os.environ["CELERY_BROKER_URL"] = self.vhost.url
 
     def start_redis(self) -> None:
         self.redis.start()
@@ -63,23 +71,12 @@ class BenchStack:
                        cwd=REPO_ROOT, env=self.env, check=True)
 
     def start_processes(self, timeout: float = 60) -> None:
-        sup = self.supervisor
-        sup.start("daphne", daphne_argv(self.port, HOST))
-        for queue in CONTEXT_QUEUES:
-            sup.start(queue, worker_argv(queue), ready_text=" ready.")
-        sup.start("sweep", sweep_argv())
-        late = sup.wait_ready(*CONTEXT_QUEUES, timeout=timeout)
+        try:
+            late = self.stack.start(timeout=timeout)
+        except RuntimeError as error:
+            raise RuntimeError(f"{error} (log {self._log.name})") from None
         if late:
             raise RuntimeError(f"workers not ready in {timeout}s: {late} (log {self._log.name})")
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with socket.create_connection((HOST, self.port), timeout=0.5):
-                    break
-            except OSError:
-                if not sup.alive("daphne") or time.monotonic() > deadline:
-                    raise RuntimeError(f"daphne did not listen on {self.port} (log {self._log.name})") from None
-                time.sleep(0.1)
 
     def pids(self) -> dict[str, int]:
         result = {name: child.pid for name, child in self.supervisor.children.items() if child.process.poll() is None}
@@ -88,16 +85,15 @@ class BenchStack:
         return result
 
     def stop(self) -> None:
-        for group in (CONTEXT_QUEUES, ("daphne", "sweep")):
-            names = [n for n in group if n in self.supervisor.children]
-            if names:
-                self.supervisor.stop(*names, timeout=15)
+        self.stack.stop(timeout=15)
         self.redis.stop()
+        if self.vhost:
+            self.vhost.delete()
         self._log.close()
 
     def kill(self) -> None:
         """Second Ctrl-C: take every group down at once."""
-        self.supervisor.stop(timeout=0, force=True)
+        self.stack.kill()
         self.redis.kill()
 
     def cleanup(self) -> None:

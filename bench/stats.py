@@ -44,7 +44,18 @@ def ratio(value: float | None, base: float | None) -> float | None:
 
 
 def broker_busy(broker) -> int:
-    """Messages waiting in the context queues plus those a worker holds unacknowledged."""
+    """Messages waiting in the context queues plus those a worker holds unacknowledged (RabbitMQ
+    does not count those: there, events sent and not yet in every subscriber's inbox instead)."""
+    from django.conf import settings
+
+    if settings.BROKER_IS_AMQP:
+        from eventbus.broker import queue_depths
+        from eventbus.models import OutboxMessage
+
+        unconfirmed = sum(OutboxMessage.objects.using(ctx).filter(sent_at__isnull=False, confirmed_at__isnull=True,
+                                                                  parked_at__isnull=True).count()
+                          for ctx in CONTEXT_QUEUES)
+        return sum(queue_depths(list(CONTEXT_QUEUES)).values()) + unconfirmed
     pipe = broker.pipeline()
     for queue in CONTEXT_QUEUES:
         pipe.llen(queue)

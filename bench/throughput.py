@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bench import integrity, profiling, resources
 from bench.client import post_order
-from bench.runner import BENCH_SKUS
+from bench.products import BENCH_SKUS
 from bench.stats import summary_ms
 
 START_FRACTION, FACTOR, MAX_STEPS = 0.8, 1.25, 4
@@ -70,12 +70,10 @@ class QueueWatch:
 
     def _run(self):
         from devstack.processes import CONTEXT_QUEUES
+        from eventbus.broker import queue_depths
 
         while not self._stop.is_set():
-            pipe = self.broker.pipeline()
-            for queue in CONTEXT_QUEUES:
-                pipe.llen(queue)
-            depths = dict(zip(CONTEXT_QUEUES, pipe.execute()))
+            depths = queue_depths(list(CONTEXT_QUEUES))
             self.samples.append((time.monotonic(), depths))
             for queue, n in depths.items():
                 self.peak[queue] = max(n, self.peak.get(queue, 0))

@@ -178,7 +178,11 @@ CHANNEL_LAYERS = {
 }
 
 # --- Celery (read by config/celery.py with namespace CELERY) -----------------
-CELERY_BROKER_URL = BROKER_URL
+# The Celery broker: this Redis (BROKER_URL), or RabbitMQ with CELERY_BROKER_URL=amqp://….
+# BROKER_URL's Redis keeps the bus's own state either way (epoch, sent marks, command
+# replies, switches, poison counts) and the channel layer stays on Redis.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or BROKER_URL
+BROKER_IS_AMQP = CELERY_BROKER_URL.split("://", 1)[0] in ("amqp", "amqps", "pyamqp")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
@@ -192,6 +196,9 @@ CELERY_TASK_CREATE_MISSING_QUEUES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's consumer, except that a lost broker connection cannot kill the worker in
+# kombu's clean-up of unacked messages (see eventbus/batching.py Consumer).
+CELERY_WORKER_CONSUMER = "eventbus.batching:Consumer"
 # Celery's Django fix-up closes every database connection around every task (a new
 # SQLite connection and its PRAGMAs each time); keep them for this many tasks instead.
 # eventbus.tasks closes one a failed task left unusable.
@@ -210,8 +217,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "retry_on_timeout": True,
     "health_check_interval": 5,
 }
+if BROKER_IS_AMQP:
+    # RabbitMQ: durable queues, persistent messages (Celery's defaults), and publisher
+    # confirms: a send returns once the broker has the message, so the relay marks a row
+    # sent only when it is safe. An unacknowledged message returns as soon as its worker's
+    # connection drops (no visibility timeout).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True, "max_retries": 1}
+    CELERY_BROKER_HEARTBEAT = 10
 
 # --- The event bus -------------------------------------------------------------
+# Worker processes per context queue (devstack starts them; a deployment sets it to its
+# total per context): the consumer status waits for that many replies per context.
+EVENTFLOW_WORKERS = max(1, env_int("EVENTFLOW_WORKERS", 1))
 EVENTFLOW_MAX_TRIES = env_int("EVENTFLOW_MAX_TRIES", 5)
 EVENTFLOW_RETRY_BACKOFF = env_float("EVENTFLOW_RETRY_BACKOFF", 0.5)  # seconds, doubled each try
 # Tries for a transient database error ("database is locked") before the event is parked;

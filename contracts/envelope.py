@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
+from contracts.clock import now_iso
 from contracts.registry import ContractError, event_class, to_payload, validate_payload
 
 ENVELOPE_FIELDS = (
@@ -58,10 +59,6 @@ class Envelope:
 def trace_id_of(traceparent) -> str | None:
     """The trace id of a W3C traceparent; None for none or a malformed one."""
     return traceparent.split("-")[1] if isinstance(traceparent, str) and _TRACEPARENT.match(traceparent) else None
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _check_uuid(value: Any, field: str) -> str:
@@ -118,7 +115,7 @@ def build_envelope(
         producer=producer,
         correlation_id=correlation_id,
         causation_id=causation_id,
-        occurred_at=_now_iso(),
+        occurred_at=now_iso(),
         payload=payload,
         event=validate_payload(event_type, payload),
         traceparent=traceparent,

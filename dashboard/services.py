@@ -12,6 +12,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from dashboard.models import ContextView, LogEntry
+from eventbus import lock_key
 
 log = logging.getLogger("dashboard")
 
@@ -174,9 +175,14 @@ def log_batch(items: list, views: dict | None = None) -> list[LogEntry]:
 
     An entry already logged (a redelivery) is skipped by its entry_key. The rows are inserted
     in the order given, so seq follows it; the caller's transaction makes the batch one commit.
+
+    The log's sequencer: one writer at a time holds the log from before its rows take their
+    seq until its commit, so entries become visible in seq order and a reader by after_seq
+    never passes one still to commit, whatever number of dashboard workers write at once.
     """
     rows = [_event_entry(*value) if kind == "event" else _receipt_entry(value[0]) for kind, *value in items]
     with transaction.atomic(using=DB):
+        lock_key(DB, "dashboard:log")
         keys = [row.entry_key for row in rows]
         seen = set(LogEntry.objects.using(DB).filter(entry_key__in=keys).values_list("entry_key", flat=True))
         fresh = []

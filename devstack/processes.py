@@ -23,24 +23,45 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CONTEXT_QUEUES = CONTEXTS  # one worker (and queue) per context
 
 
-def worker_argv(queue: str, *, concurrency: int = 1, loglevel: str = "INFO") -> list[str]:
+def workers_per_queue() -> int:
+    """EVENTFLOW_WORKERS: worker processes per context queue (default 1)."""
+    return max(1, int(os.environ.get("EVENTFLOW_WORKERS", "1")))
+
+
+def worker_concurrency() -> int:
+    """EVENTFLOW_CONCURRENCY: the pool size of each worker (default 1)."""
+    return max(1, int(os.environ.get("EVENTFLOW_CONCURRENCY", "1")))
+
+
+def worker_names(queue: str, count: int | None = None) -> list[str]:
+    """The supervisor's names of `queue`'s workers: `orders` alone, else `orders-1`, `orders-2`…"""
+    count = workers_per_queue() if count is None else count
+    return [queue] if count == 1 else [f"{queue}-{i}" for i in range(1, count + 1)]
+
+
+def worker_argv(queue: str, *, index: int = 1, concurrency: int | None = None, loglevel: str = "INFO") -> list[str]:
     """A Celery worker that consumes one context's queue.
 
-    Prefetch 1 with the fair scheduler: a paused consumer must not hold messages
-    it already fetched. No gossip/mingle: workers need nothing from each other.
+    Its node name is `<queue>@<host>` (the `index`-th of a host: `<queue>@w<index>.<host>`),
+    unique across hosts and processes; eventbus.control finds a context's workers by the
+    part before `@`. Prefetch 1 with the fair scheduler: a paused consumer must not hold
+    messages it already fetched. No gossip/mingle: workers need nothing from each other.
     """
+    node = f"{queue}@%h" if index == 1 else f"{queue}@w{index}.%h"
     return [
         sys.executable, "-m", "celery", "-A", "config", "worker",
-        "-Q", queue, "-n", f"{queue}@%h",
-        "--concurrency", str(concurrency), "--pool", "prefork",
+        "-Q", queue, "-n", node,
+        "--concurrency", str(concurrency or worker_concurrency()), "--pool", "prefork",
         "--prefetch-multiplier", "1", "-O", "fair",
         "--without-gossip", "--without-mingle",
         "--loglevel", loglevel,
     ]  # fmt: skip
 
 
-def daphne_argv(port: int, host: str = "127.0.0.1") -> list[str]:
-    return [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"]
+def daphne_argv(port: int, host: str = "127.0.0.1", *, fd: int | None = None) -> list[str]:
+    """Daphne on host:port, or on an inherited listening socket `fd` (several share one port)."""
+    where = ["--fd", str(fd)] if fd is not None else ["-b", host, "-p", str(port)]
+    return [sys.executable, "-m", "daphne", *where, "config.asgi:application"]
 
 
 def sweep_argv() -> list[str]:
@@ -58,10 +79,12 @@ class Child:
     process: subprocess.Popen
     colour: str
     ready_text: str | None = None
+    pass_fds: tuple[int, ...] = ()
     ready: threading.Event = field(default_factory=threading.Event, repr=False)
     stopping: bool = False
     reported: bool = False
     pump: threading.Thread | None = field(default=None, repr=False)
+    log: object = field(default=None, repr=False)  # its own log file, when the supervisor keeps them
 
     @property
     def pid(self) -> int:
@@ -82,8 +105,11 @@ class Supervisor:
         cwd: Path = REPO_ROOT,
         out: TextIO | None = None,
         colour: bool | None = None,
+        logs_dir: Path | None = None,
     ) -> None:
         self.env = dict(os.environ if env is None else env)
+        # With a folder, each child's output also goes to <name>.log there (the tests read them).
+        self.logs_dir = Path(logs_dir) if logs_dir is not None else None
         self.cwd = Path(cwd)
         self.out = out or sys.stdout
         if colour is None:
@@ -111,11 +137,16 @@ class Supervisor:
     def _pump(self, child: Child) -> None:
         for raw in iter(child.process.stdout.readline, b""):
             line = raw.decode("utf-8", "replace")
-            self.say(line, child)
+            if child.log is not None:
+                child.log.write(raw)
+            else:
+                self.say(line, child)
             self.tails[child.name].append(line.rstrip("\r\n"))
             if child.ready_text and child.ready_text in line:
                 child.ready.set()
         child.process.stdout.close()
+        if child.log is not None:
+            child.log.close()
 
     # --- lifecycle ------------------------------------------------------------
     def start(
@@ -125,6 +156,7 @@ class Supervisor:
         *,
         env: Mapping[str, str] | None = None,
         ready_text: str | None = None,
+        pass_fds: Sequence[int] = (),
     ) -> Child:
         """Start `argv` as `name`; `child.ready` is set once a line of its output contains ready_text."""
         if name in self.children and self.children[name].process.poll() is None:
@@ -140,11 +172,16 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=die_with_parent,
+            pass_fds=tuple(pass_fds),
         )
         previous = self.children.get(name)
         colour = previous.colour if previous else next(self._colours)
-        child = Child(name=name, argv=list(argv), process=process, colour=colour, ready_text=ready_text)
+        child = Child(name=name, argv=list(argv), process=process, colour=colour, ready_text=ready_text,
+                      pass_fds=tuple(pass_fds))
         self.tails.setdefault(name, deque(maxlen=20))
+        if self.logs_dir is not None:
+            self.logs_dir.mkdir(parents=True, exist_ok=True)
+            child.log = open(self.logs_dir / f"{name}.log", "ab", buffering=0)
         child.pump = threading.Thread(target=self._pump, args=(child,), name=f"pump-{name}", daemon=True)
         self.children[name] = child
         child.pump.start()
@@ -170,7 +207,7 @@ class Supervisor:
     def restart(self, name: str) -> Child:
         """Start `name` again with the command line and ready text it had."""
         old = self.children[name]
-        return self.start(name, old.argv, ready_text=old.ready_text)
+        return self.start(name, old.argv, ready_text=old.ready_text, pass_fds=old.pass_fds)
 
     def tail(self, name: str) -> list[str]:
         return list(self.tails.get(name, ()))

@@ -26,7 +26,8 @@ from pathlib import Path
 from config.env import data_dir, env_float, env_int, env_str
 from devstack import status
 from devstack._children import killpg_quietly
-from devstack.processes import CONTEXT_QUEUES, REPO_ROOT, Supervisor, daphne_argv, sweep_argv, worker_argv
+from devstack.processes import REPO_ROOT, Supervisor
+from devstack.stack import Stack
 from devstack.redis import RedisServer, write_private
 
 # Loopback unless asked; config/settings.py refuses a wider bind with the default secret key.
@@ -122,21 +123,8 @@ def manage(env: dict[str, str], *args: str, capture: bool = False) -> subprocess
     )
 
 
-def has_command(env: dict[str, str], name: str) -> bool | None:
-    """Whether manage.py knows `name`; None when Django itself failed to start."""
-    probe = (
-        "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); django.setup(); "
-        "from django.core.management import get_commands; "
-        f"sys.exit(0 if {name!r} in get_commands() else 3)"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, env=env)
-    if result.returncode not in (0, 3):
-        return None
-    return result.returncode == 0
-
-
 def prepare_databases(env: dict[str, str], stop: StopRequested) -> str:
-    """ensure_databases, migrate_all, seed_demo (once it exists), ensure_admin.
+    """ensure_databases, migrate_all, seed_demo, ensure_admin.
 
     Returns what ensure_admin printed (maybe a new password), to show it again
     next to the dashboard URL rather than above the workers' start-up output.
@@ -152,34 +140,11 @@ def prepare_databases(env: dict[str, str], stop: StopRequested) -> str:
         return result.stdout or ""
 
     step("collectstatic", "--noinput", "--verbosity", "0")  # whitenoise serves STATIC_ROOT's hashed files
-    for name in ("ensure_databases", "migrate_all", "seed_demo"):
+    for args in (("ensure_databases",), ("migrate_all", "--verbosity", "0"), ("seed_demo",)):
         if stop:
             return ""
-        if name == "seed_demo":
-            known = has_command(env, name)
-            if known is None:
-                if stop:
-                    return ""
-                raise SystemExit("eventflow: Django failed to start, see the error above")
-            if not known:
-                say("no seed_demo command yet: starting with an empty catalog")
-                continue
-        step(*((name, "--verbosity", "0") if name == "migrate_all" else (name,)))
+        step(*args)
     return "" if stop else step("ensure_admin", capture=True)
-
-
-def wait_for_port(port: int, supervisor: Supervisor, name: str, stop: StopRequested, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not stop:
-        if not supervisor.alive(name):
-            raise SystemExit(f"eventflow: {name} exited while starting, see its output above")
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    if not stop:
-        raise SystemExit(f"eventflow: {name} did not listen on port {port} within {timeout:g}s")
 
 
 class Restarts:
@@ -263,10 +228,10 @@ class RedisChild:
 class Healer:
     """Notices children that died on their own and starts them again after a backoff."""
 
-    def __init__(self, supervisor: Supervisor, servers: list[RedisChild], health: Health,
-                 restarts: Restarts, stop: StopRequested, port: int) -> None:
-        self.supervisor, self.servers, self.health = supervisor, servers, health
-        self.restarts, self.stop, self.port = restarts, stop, port
+    def __init__(self, stack: Stack, servers: list[RedisChild], health: Health,
+                 restarts: Restarts, stop: StopRequested) -> None:
+        self.stack, self.supervisor, self.servers, self.health = stack, stack.supervisor, servers, health
+        self.restarts, self.stop = restarts, stop
         self.starting: set[str] = set()  # restarted, not ready yet
 
     def _announce(self, name: str, code: int | None, delay: float | None) -> None:
@@ -328,12 +293,8 @@ class Healer:
         self.starting.add(name)
 
     def _ready(self, name: str) -> bool:
-        if name == "daphne":
-            try:
-                with socket.create_connection((HOST, self.port), timeout=0.5):
-                    return True
-            except OSError:
-                return False
+        if name in self.stack.daphne_names():
+            return self.stack.listening()
         child = self.supervisor.children.get(name)
         if child is not None:
             return child.ready.is_set() if child.ready_text else child.process.poll() is None
@@ -349,9 +310,10 @@ def main() -> int:
 
     env = dict(os.environ)
     supervisor = Supervisor(env=env)
+    stack = Stack(supervisor, port=port, host=HOST)
     servers: list[RedisChild] = []
     stop = StopRequested()
-    stop.on_force = lambda: kill_everything(supervisor, servers)
+    stop.on_force = lambda: kill_everything(stack, servers)
     health = Health(data)
     health.clear()  # a file left by a run that was killed
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -389,13 +351,10 @@ def main() -> int:
         admin_notice = prepare_databases(env, stop)
 
         if not stop:
-            supervisor.start("daphne", daphne_argv(port, HOST))
-            for queue in CONTEXT_QUEUES:
-                supervisor.start(queue, worker_argv(queue), ready_text=" ready.")
-            supervisor.start("sweep", sweep_argv())
-            wait_for_port(port, supervisor, "daphne", stop)
+            say(f"{stack.workers} worker(s) per context queue, concurrency {stack.concurrency}, "
+                f"{stack.daphnes} Daphne process(es) on port {port}")
             # The URL last, after the workers' start-up banners, where it stays visible.
-            late = supervisor.wait_ready(*CONTEXT_QUEUES, timeout=30, cancel=lambda: bool(stop))
+            late = stack.start(timeout=30, cancel=lambda: bool(stop))
             if late and not stop:
                 say(f"not ready after 30s: {', '.join(late)} (see their output above)")
         if not stop:
@@ -404,7 +363,7 @@ def main() -> int:
             supervisor.say(f"Dashboard: http://{HOST}:{port}/   Admin: http://{HOST}:{port}/admin/ (user admin)")
             supervisor.say("Press Ctrl-C to stop everything.")
 
-        healer = Healer(supervisor, servers, health, Restarts.from_env(), stop, port)
+        healer = Healer(stack, servers, health, Restarts.from_env(), stop)
         while not stop:
             healer.check()
             time.sleep(0.2)
@@ -417,11 +376,11 @@ def main() -> int:
             if isinstance(error.code, str):
                 print(error.code, file=sys.stderr, flush=True)
             code = 1
-    except RuntimeError as error:  # e.g. Redis did not come up: the message says why
+    except RuntimeError as error:  # e.g. Redis or Daphne did not come up: the message says why
         print(f"eventflow: {error}", file=sys.stderr, flush=True)
         code = 1
     finally:
-        shutdown(supervisor, [watched.server for watched in servers])
+        shutdown(stack, [watched.server for watched in servers])
         for file_name in ("redis-url", "channels-url"):
             (data / ".run" / file_name).unlink(missing_ok=True)
         health.clear()
@@ -429,21 +388,18 @@ def main() -> int:
     return code
 
 
-def kill_everything(supervisor: Supervisor, servers: list[RedisChild]) -> None:
+def kill_everything(stack: Stack, servers: list[RedisChild]) -> None:
     """SIGKILL every group we started; the waits in shutdown() then return at once."""
-    for child in list(supervisor.children.values()):
+    for child in list(stack.supervisor.children.values()):
         if child.process.returncode is None:
             killpg_quietly(child.pid, signal.SIGKILL)
     for watched in servers:
         watched.server.signal_group(signal.SIGKILL)
 
 
-def shutdown(supervisor: Supervisor, servers: list[RedisServer]) -> None:
+def shutdown(stack: Stack, servers: list[RedisServer]) -> None:
     """Workers first (they may be finishing a task), then Daphne, the sweep, Redis last."""
-    for group in (CONTEXT_QUEUES, ("daphne",), ("sweep",)):
-        if any(name in supervisor.children for name in group):
-            say(f"stopping {', '.join(group)}")
-            supervisor.stop(*group, timeout=STOP_TIMEOUT)
+    stack.stop(timeout=STOP_TIMEOUT, say=say)
     if any(server.running for server in servers):
         say("stopping Redis")
     for server in servers:

@@ -6,6 +6,7 @@ API only", pyproject.toml):
     publish(event, *, context, correlation_id=None, causation_id=None) -> Envelope
     subscribe(context, {"EventType": handler, ...})   in the context's handlers.py
     register_view(context, fn)                          the context's local view state
+    lock_key(using, key)                                one writer per key until the commit
     register_sweep(context, fn)                         a job the relay sweep runs
     register_local_view(context, *, models, fed_by)     its copy of others' data (rebuild_view)
     register_retention(context, fn), keep_for(...)      what retention deletes

@@ -23,13 +23,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from celery import shared_task
-from django.db import IntegrityError, transaction
 
 from config.celery import app
 from contracts import ContractError, command_class
+from contracts.clock import iso, now_iso
 from contracts.registry import to_payload, validate_command
 from eventbus import broker, transport
 from eventbus import telemetry, tracing
+from eventbus.delivery import inbox_transaction
 from eventbus.lineage import current_envelope
 from eventbus.models import InboxMessage
 
@@ -73,10 +74,6 @@ def handle_commands(context: str, table: dict[str, Callable[[Any], dict]]) -> No
             raise ContractError(f"{command_type} is owned by {command_class(command_type).owner}, not {context}",
                                 field="command_type")
         _handlers[(context, command_type)] = fn
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _parse_time(value: str) -> datetime:
@@ -134,8 +131,8 @@ def send_command(command: Any, *, sender: str, timeout: float, correlation_id: s
         "owner": owner,
         "correlation_id": correlation_id,
         "causation_id": causation_id,
-        "issued_at": _iso(issued),
-        "expires_at": _iso(issued + timedelta(seconds=timeout)),
+        "issued_at": iso(issued),
+        "expires_at": iso(issued + timedelta(seconds=timeout)),
         "payload": to_payload(command),
         **tracing.current_fields(),  # traceparent, tracestate: the owner continues this trace
     }
@@ -147,13 +144,13 @@ def send_command(command: Any, *, sender: str, timeout: float, correlation_id: s
         popped = broker.blocking_client().blpop([_reply_key(message["command_id"])], timeout=timeout)
     except Exception as exc:  # the broker failed: whether the command left is unknown
         _record(message, kind="reply", outcome="unsent", error=f"broker error: {exc}",
-                finished_at=_iso(datetime.now(timezone.utc)))
+                finished_at=now_iso())
         raise CommandUnsent(f"{command_type} to {owner} failed: {exc}", command_type=command_type,
                             owner=owner) from exc
     elapsed = (datetime.now(timezone.utc) - issued).total_seconds()
     if popped is None:
         _record(message, kind="reply", outcome="timeout", error=f"no reply within {timeout:g}s",
-                finished_at=_iso(datetime.now(timezone.utc)))
+                finished_at=now_iso())
         raise CommandTimeout(command_type, owner, timeout)
     return Sent(message["command_id"], json.loads(popped[1]), elapsed)
 
@@ -181,12 +178,8 @@ def execute(message: dict) -> dict:
         return {"ok": False, "outcome": "expired", "reason": "arrived after its sender gave up"}
     token = current_envelope.set(_CommandLineage(message))
     try:
-        with transaction.atomic(using=owner):
-            try:
-                with transaction.atomic(using=owner):
-                    inbox = InboxMessage.objects.using(owner).create(event_id=message["command_id"],
-                                                                    event_type=message["command_type"])
-            except IntegrityError:
+        with inbox_transaction(owner, message["command_id"], message["command_type"]) as inbox:
+            if inbox is None:
                 return _stored_reply(owner, message["command_id"])
             reply = dict(fn(command))
             reply.setdefault("outcome", "ok" if reply.get("ok") else "refused")
@@ -212,7 +205,7 @@ def _stored_reply(owner: str, command_id: str) -> dict:
 @shared_task(name=COMMAND_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 @tracing.traced_command_task
 def command(message: dict) -> str:
-    started = _iso(datetime.now(timezone.utc))
+    started = now_iso()
     reply = execute(message)
     if reply["outcome"] != "expired":
         key = _reply_key(message.get("command_id", "unknown"))
@@ -221,5 +214,5 @@ def command(message: dict) -> str:
             conn.rpush(key, json.dumps(reply))
             conn.expire(key, REPLY_TTL)
     _record(message, kind="reply", outcome=reply["outcome"], error=reply.get("reason", ""),
-            received_at=started, started_at=started, finished_at=_iso(datetime.now(timezone.utc)))
+            received_at=started, started_at=started, finished_at=now_iso())
     return reply["outcome"]

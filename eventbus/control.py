@@ -1,6 +1,7 @@
 """Take a context offline and back, with Celery's own consumer control; detach and attach.
 
-A context's workers are named `<context>@<host>` (devstack.processes.worker_argv).
+A context's workers are named `<context>@<host>`, the n-th of a host `<context>@w<n>.<host>`
+(devstack.processes.worker_argv): every worker of a context, on every host, answers.
 Pausing tells them to stop consuming the context's queue (`cancel_consumer`);
 messages keep arriving and wait in the queue. Resuming adds the queue back
 (`add_consumer`) on those same workers only.
@@ -78,7 +79,7 @@ def consumer_status(*, max_age: float = 1.0) -> dict[str, str]:
     checked, cached = _status_cache
     if cached and time.monotonic() - checked < max_age:
         return dict(cached)
-    expected = len(context_names())
+    expected = len(context_names()) * settings.EVENTFLOW_WORKERS  # stop waiting once all answered
     with _connection() as conn:
         active = app.control.inspect(timeout=1.0, limit=expected, connection=conn).active_queues() or {}
     status = {}

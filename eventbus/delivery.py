@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from contracts import ContractError, parse_envelope
+from contracts.clock import now_iso  # noqa: F401 (the bus imports it from here)
 from eventbus import registry, tracing
 from eventbus.lineage import current_envelope
 from eventbus.models import DeadLetter, InboxMessage
@@ -22,10 +23,6 @@ from eventbus.models import DeadLetter, InboxMessage
 log = logging.getLogger("eventbus.deliver")
 
 OK, DUPLICATE, FAILED, DEAD = "ok", "duplicate", "failed", "dead"
-
-def now_iso() -> str:
-    return timezone.now().isoformat(timespec="microseconds").replace("+00:00", "Z")
-
 
 @dataclass
 class Outcome:
@@ -72,13 +69,8 @@ def handle(context: str, raw) -> Outcome:
     handlers = registry.handlers_for(context, envelope.event_type)
     token = current_envelope.set(envelope)
     try:
-        with transaction.atomic(using=context):
-            try:
-                with transaction.atomic(using=context):
-                    InboxMessage.objects.using(context).create(
-                        event_id=envelope.event_id, event_type=envelope.event_type
-                    )
-            except IntegrityError:
+        with inbox_transaction(context, envelope.event_id, envelope.event_type) as inbox:
+            if inbox is None:
                 return Outcome(DUPLICATE, started, now_iso())
             for handler in handlers:
                 with tracing.handling(handler):  # what it publishes continues this trace
@@ -87,6 +79,21 @@ def handle(context: str, raw) -> Outcome:
         current_envelope.reset(token)
     # The context's view is read by the receipts' thread, at most a few times a second (eventbus/receipts.py).
     return Outcome(OK, started, now_iso())
+
+
+@contextmanager
+def inbox_transaction(context: str, message_id, message_type: str):
+    """One transaction of `context` that starts with the inbox row of an event or command:
+    yields the new row, or None when the row is already there (a redelivery: the caller
+    writes nothing more). What the caller writes in the block commits with the row, or
+    neither does."""
+    with transaction.atomic(using=context):
+        try:
+            with transaction.atomic(using=context):
+                row = InboxMessage.objects.using(context).create(event_id=message_id, event_type=message_type)
+        except IntegrityError:
+            row = None
+        yield row
 
 
 def build_receipt(context: str, raw, outcome: Outcome, *, sent_at: str | None, received_at: str, attempt: int) -> dict:

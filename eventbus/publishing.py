@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-
 from config.routers import context_names
 from contracts import Envelope, build_envelope
 from eventbus import tracing
@@ -45,9 +43,3 @@ def publish(
 
     relay_after_commit(context, envelope.as_dict())
     return envelope
-
-
-def publish_atomically(events: list[Any], *, context: str, **lineage) -> list[Envelope]:
-    """Publish several events in one transaction of `context`."""
-    with transaction.atomic(using=context):
-        return [publish(event, context=context, **lineage) for event in events]

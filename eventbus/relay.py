@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.routers import context_names
+from contracts.clock import iso
 from eventbus import broker, registry, subscriptions, transport
 from eventbus import tracing
 from eventbus.models import DeadLetter, InboxMessage, OutboxMessage
@@ -47,15 +48,11 @@ def relay_after_commit(context: str, envelope: dict) -> None:
     transaction.on_commit(lambda: send_envelope(context, envelope), using=context)
 
 
-def _iso(moment) -> str:
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 @tracing.traced_send  # a child of the envelope's publish span, when this process traces
 def _deliver_to(subscribers, envelope: dict) -> str:
     """Hand one delivery per subscriber to the broker; returns the broker epoch. Raises if it is down."""
     epoch = current_epoch()
-    sent_at = _iso(timezone.now())
+    sent_at = iso(timezone.now())
     # The observer last: a business subscriber's delivery should not wait behind the dashboard's send.
     ordered = sorted(subscribers, key=lambda s: s == transport.RECEIPT_QUEUE)
     transport.send_deliveries(ordered, envelope, sent_at=sent_at)
@@ -65,29 +62,30 @@ def _deliver_to(subscribers, envelope: dict) -> str:
 
 def send_envelope(context: str, envelope: dict) -> bool:
     """The after-commit send of a fresh row, from the envelope in memory (no re-read)."""
-    try:
-        epoch = _deliver_to(subscriptions.subscribers_of(envelope["event_type"]), envelope)
-    except Exception as exc:  # broker down: leave it for the sweep
-        log.warning("relay: %s %s not sent (%s); the sweep will retry", context, envelope["event_id"], exc)
-        return False
-    OutboxMessage.objects.using(context).filter(event_id=envelope["event_id"], sent_at__isnull=True).update(
-        sent_at=timezone.now(), send_attempts=1, broker_epoch=epoch
-    )
-    return True
+    unsent = OutboxMessage.objects.using(context).filter(event_id=envelope["event_id"], sent_at__isnull=True)
+    return _send_and_mark(context, envelope, subscriptions.subscribers_of(envelope["event_type"]), unsent, attempts=1)
 
 
 def send_row(context: str, row: OutboxMessage, subscribers: list[str] | None = None) -> bool:
     """Send one row to `subscribers` (default: all of them); mark it sent. False if the broker refused."""
+    this_row = OutboxMessage.objects.using(context).filter(pk=row.pk)
+    if _send_and_mark(context, row.envelope,
+                      subscriptions.subscribers_of(row.event_type) if subscribers is None else subscribers,
+                      this_row, attempts=row.send_attempts + 1):
+        return True
+    this_row.update(send_attempts=row.send_attempts + 1)
+    return False
+
+
+def _send_and_mark(context: str, envelope: dict, subscribers, row, *, attempts: int) -> bool:
+    """Hand `envelope` to `subscribers`' queues, then mark `row` (its outbox row, a queryset)
+    sent, in one UPDATE. False if the broker refused: the row stays unsent for the sweep."""
     try:
-        epoch = _deliver_to(subscriptions.subscribers_of(row.event_type) if subscribers is None else subscribers,
-                            row.envelope)
+        epoch = _deliver_to(subscribers, envelope)
     except Exception as exc:  # broker down: leave it for the sweep
-        OutboxMessage.objects.using(context).filter(pk=row.pk).update(send_attempts=row.send_attempts + 1)
-        log.warning("relay: %s %s not sent (%s); the sweep will retry", context, row.event_id, exc)
+        log.warning("relay: %s %s not sent (%s); the sweep will retry", context, envelope["event_id"], exc)
         return False
-    OutboxMessage.objects.using(context).filter(pk=row.pk).update(
-        sent_at=timezone.now(), send_attempts=row.send_attempts + 1, broker_epoch=epoch
-    )
+    row.update(sent_at=timezone.now(), send_attempts=attempts, broker_epoch=epoch)
     return True
 
 

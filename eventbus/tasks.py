@@ -19,11 +19,8 @@ log = logging.getLogger("eventbus.tasks")
 
 # With BATCHING set, a batching context's messages skip the task body in a worker:
 # eventbus/batching.py hands what waits to the pool as one job (write_or_fall_back
-# below). Off: in the broker-restart fault tests the dashboard worker with it died in
-# 2 runs of 4 (kombu's reconnect: "'NoneType' object has no attribute 'hostname'"),
-# and a worker that dies on a broker restart costs more than batching saves. Without
-# it each delivery and receipts message is its own batch (eventbus/ingest.py).
-BATCHING = None
+# below). None: each delivery and receipts message is its own batch (eventbus/ingest.py).
+BATCHING = "eventbus.batching:strategy"
 STRATEGY = {"Strategy": BATCHING} if BATCHING else {}
 
 
@@ -32,7 +29,7 @@ STRATEGY = {"Strategy": BATCHING} if BATCHING else {}
 @tracing.traced_delivery  # a span continuing the envelope's trace, when this process traces
 def deliver(self, context: str, envelope: dict, sent_at: str | None = None, attempt: int = 1) -> str:
     received_at = now_iso()
-    poisoned = _poisoned(self.request.id, context, envelope, attempt)
+    poisoned = _poisoned(self.request, context, envelope, attempt)
     if poisoned is None and registry.batch_writer(context) is not None:
         return deliver_batched(context, envelope, sent_at=sent_at, received_at=received_at, attempt=attempt)
     try:
@@ -122,13 +119,15 @@ def retry_delay(attempt: int) -> float:
     return min(settings.EVENTFLOW_RETRY_BACKOFF * 2 ** (attempt - 1), longest)
 
 
-def _poisoned(message_id: str | None, context: str, envelope: dict, attempt: int) -> Outcome | None:
+def _poisoned(request, context: str, envelope: dict, attempt: int) -> Outcome | None:
     """A message taken more than EVENTFLOW_MAX_DELIVERIES times never finished: it kills its
-    worker (a crash, out of memory), and Redis hands it back forever. Dead-letter it instead."""
-    if not message_id:
+    worker (a crash, out of memory), and Redis hands it back forever. Dead-letter it instead.
+    Only a redelivery is counted (the broker flags it): a first delivery costs no round trip."""
+    message_id = getattr(request, "id", None)
+    if not message_id or not (getattr(request, "delivery_info", None) or {}).get("redelivered"):
         return None
     try:
-        taken = broker.times_taken(message_id)
+        taken = 1 + broker.times_redelivered(message_id)
     except Exception as exc:  # the count is a safeguard; the broker's hiccup must not stop delivery
         log.warning("%s: delivery count of %s unknown: %s", context, envelope.get("event_id"), exc)
         return None

@@ -24,12 +24,14 @@ _SpanKind = None
 _NO_FIELDS = nullcontext({})
 
 
-def setup(process: str, *, http: bool = False) -> bool:
+def setup(process: str, *, http: bool = False, exporter=None) -> bool:
     """Install the SDK's tracer provider for this process (named `process`, e.g. "web",
     "worker-orders") when OTEL_EXPORTER_OTLP_ENDPOINT is set; with `http`, trace Django's
-    requests too. Returns whether tracing is on. Call once at process start, after any fork."""
+    requests too. Returns whether tracing is on. Call once at process start, after any fork.
+    An `exporter` (an SDK SpanExporter) turns it on without the variable: the bench measures
+    what tracing costs with one that drops every span."""
     global _tracer, _provider, _propagator, _SpanKind
-    if _tracer is not None or not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+    if _tracer is not None or not (exporter or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
         return _tracer is not None
     from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -48,11 +50,12 @@ def setup(process: str, *, http: bool = False) -> bool:
     })
     _provider = TracerProvider(resource=resource)
     # The exporter reads OTEL_EXPORTER_OTLP_* and the processor OTEL_BSP_* (batch size, delay).
-    _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    trace.set_tracer_provider(_provider)
+    _provider.add_span_processor(BatchSpanProcessor(exporter or OTLPSpanExporter()))
+    if exporter is None:
+        trace.set_tracer_provider(_provider)
     _propagator = TraceContextTextMapPropagator()
     _SpanKind = SpanKind
-    _tracer = trace.get_tracer("eventflow")
+    _tracer = _provider.get_tracer("eventflow")
     if http:
         from opentelemetry.instrumentation.django import DjangoInstrumentor
 
@@ -66,6 +69,14 @@ def flush() -> None:
     """Export what is buffered (a pool process about to exit skips atexit)."""
     if _provider is not None:
         _provider.force_flush(timeout_millis=5000)
+
+
+def off() -> None:
+    """Stop tracing in this process, as if setup() had not run (the bench's on/off comparison)."""
+    global _tracer, _provider
+    if _provider is not None:
+        _provider.shutdown()
+    _tracer = _provider = None
 
 
 def enabled() -> bool:

@@ -10,7 +10,7 @@ from django.db import transaction
 
 from contracts import InventoryChanged, Line, StockReleased, StockReservationFailed, StockReserved
 from contracts import describe_shortages, merge_lines, shortages_of
-from eventbus import publish
+from eventbus import lock_key, publish
 from inventory.models import Product, RejectedOrder, Reservation, StockAdjustment
 
 DB = "inventory"
@@ -113,39 +113,38 @@ def stock_adjust(*, sku: str, delta: int, reason: str, kind: str = StockAdjustme
 def stock_reserve(*, order_id: str, lines) -> Reservation:
     """Hold every line of an order or none (publishes StockReserved or
     StockReservationFailed). Idempotent per order. If the order was already
-    rejected, a successful reservation is released at once."""
+    rejected, a successful reservation is released at once.
+
+    The order's lock (`lock_key`) keeps the check for a rejection and the reservation
+    together: a concurrent stock_release either runs before (and is seen here) or
+    after (and finds the reservation to release)."""
     with transaction.atomic(using=DB):
+        lock_key(DB, f"order:{order_id}")
         existing = Reservation.objects.using(DB).select_for_update().filter(order_id=order_id).first()
         if existing is not None:
             return existing
         wanted = merge_lines(lines)
+        held = [{"sku": sku, "qty": qty} for sku, qty in sorted(wanted.items())]
         if not wanted or any(qty < 1 for qty in wanted.values()):  # never let a bad line add stock
-            reservation = Reservation.objects.using(DB).create(
-                order_id=order_id, lines=[{"sku": s, "qty": q} for s, q in sorted(wanted.items())],
-                status=Reservation.FAILED, reason="invalid order lines",
-            )
-            publish(StockReservationFailed(order_id=order_id, reason="invalid order lines", shortages=()), context=DB)
-            return reservation
+            return _refuse(order_id, held, "invalid order lines", ())
         products = _locked(wanted)
         shortages = shortages_of(wanted, {sku: product.available for sku, product in products.items()})
         if shortages:
-            reason = "out of stock: " + describe_shortages(shortages)
-            reservation = Reservation.objects.using(DB).create(
-                order_id=order_id, lines=[{"sku": s, "qty": q} for s, q in sorted(wanted.items())],
-                status=Reservation.FAILED, reason=reason[:500],
-            )
-            publish(StockReservationFailed(order_id=order_id, reason=reason, shortages=shortages), context=DB)
-            return reservation
+            return _refuse(order_id, held, "out of stock: " + describe_shortages(shortages), shortages)
         for sku, qty in sorted(wanted.items()):
             products[sku].reserved += qty
             _changed(products[sku])
-        reservation = Reservation.objects.using(DB).create(
-            order_id=order_id, lines=[{"sku": s, "qty": q} for s, q in sorted(wanted.items())], status=Reservation.HELD
-        )
+        reservation = Reservation.objects.using(DB).create(order_id=order_id, lines=held, status=Reservation.HELD)
         publish(StockReserved(order_id=order_id, lines=_lines(reservation)), context=DB)
-        rejected = RejectedOrder.objects.using(DB).filter(order_id=order_id).first()
-        if rejected is not None:
+        if RejectedOrder.objects.using(DB).filter(order_id=order_id).exists():
             _release(reservation, products)
+    return reservation
+
+
+def _refuse(order_id: str, held: list, reason: str, shortages: tuple) -> Reservation:
+    reservation = Reservation.objects.using(DB).create(
+        order_id=order_id, lines=held, status=Reservation.FAILED, reason=reason[:500])
+    publish(StockReservationFailed(order_id=order_id, reason=reason, shortages=shortages), context=DB)
     return reservation
 
 
@@ -169,6 +168,7 @@ def stock_release(*, order_id: str, reason: str = "") -> Reservation | None:
     is put back on hand. With no reservation yet, remember the rejection so a later
     reservation is released at once (and a later commit finds nothing held)."""
     with transaction.atomic(using=DB):
+        lock_key(DB, f"order:{order_id}")
         RejectedOrder.objects.using(DB).get_or_create(order_id=order_id, defaults={"reason": reason[:500]})
         reservation = Reservation.objects.using(DB).select_for_update().filter(order_id=order_id).first()
         if reservation is None or reservation.status not in (Reservation.HELD, Reservation.COMMITTED):

@@ -10,7 +10,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from contracts import PaymentAuthorized, PaymentCaptured, PaymentDeclined, PaymentVoided
-from eventbus import publish
+from eventbus import lock_key, publish
 from payments.models import Payment, RejectedOrder
 
 DB = "payments"
@@ -35,6 +35,7 @@ def payment_authorize(*, order_id: str, amount: str, currency: str, token: str) 
     """Authorise or decline an order's payment (PaymentAuthorized / PaymentDeclined).
     Idempotent per order. If the order was already rejected, an authorisation is voided at once."""
     with transaction.atomic(using=DB):
+        lock_key(DB, f"order:{order_id}")  # with payment_void's: the rejection is seen, or sees this payment
         existing = Payment.objects.using(DB).select_for_update().filter(order_id=order_id).first()
         if existing is not None:
             return existing
@@ -69,6 +70,7 @@ def payment_void(*, order_id: str, reason: str = "") -> Payment | None:
     up. With no payment yet, remember the rejection so a later authorisation is voided
     at once (and a later capture finds nothing authorised)."""
     with transaction.atomic(using=DB):
+        lock_key(DB, f"order:{order_id}")
         RejectedOrder.objects.using(DB).get_or_create(order_id=order_id, defaults={"reason": reason[:500]})
         payment = Payment.objects.using(DB).select_for_update().filter(order_id=order_id).first()
         if payment is not None and payment.status == Payment.CAPTURED:

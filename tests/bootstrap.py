@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from devstack import rabbitmq
 from devstack.redis import RedisServer, free_port
 
 TMP = Path(tempfile.mkdtemp(prefix="eventflow-test-"))
@@ -39,10 +40,21 @@ TEST_ENV = {
 }
 os.environ.update(TEST_ENV)
 
+# With CELERY_BROKER_URL=amqp://… the suite runs on RabbitMQ, in a virtual host of its own
+# (created here, deleted at the end): runs side by side never share a queue.
+_vhost = rabbitmq.private_vhost(os.environ.get("CELERY_BROKER_URL", ""), prefix="eventflow-test")
+if _vhost:
+    os.environ["CELERY_BROKER_URL"] = _vhost.url
+
 
 def redis_server() -> RedisServer:
     """The private Redis, started in pytest_configure."""
     return _redis
+
+
+def vhost() -> rabbitmq.VirtualHost | None:
+    """The suite's RabbitMQ virtual host, when it runs on RabbitMQ."""
+    return _vhost
 
 
 def pytest_configure(config):
@@ -51,6 +63,8 @@ def pytest_configure(config):
 
 def pytest_unconfigure(config):
     _redis.stop()
+    if _vhost:
+        _vhost.delete()
     keep = os.environ.get("EVENTFLOW_KEEP_TEST_DATA")
     if not keep:
         shutil.rmtree(TMP, ignore_errors=True)

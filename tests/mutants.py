@@ -58,40 +58,33 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         2, "delivery records the inbox row in a transaction of its own, apart from the handlers",
         "eventbus/delivery.py",
-        "        with transaction.atomic(using=context):\n"
-        "            try:\n"
-        "                with transaction.atomic(using=context):\n"
-        "                    InboxMessage.objects.using(context).create(\n"
-        "                        event_id=envelope.event_id, event_type=envelope.event_type\n"
-        "                    )\n"
-        "            except IntegrityError:\n"
-        "                return Outcome(DUPLICATE, started, now_iso())\n"
-        "            for handler in handlers:\n",
-        "        try:  # MUTANT 2\n"
+        "    with transaction.atomic(using=context):\n"
+        "        try:\n"
         "            with transaction.atomic(using=context):\n"
-        "                InboxMessage.objects.using(context).create(\n"
-        "                    event_id=envelope.event_id, event_type=envelope.event_type\n"
-        "                )\n"
+        "                row = InboxMessage.objects.using(context).create(event_id=message_id, event_type=message_type)\n"
         "        except IntegrityError:\n"
-        "            return Outcome(DUPLICATE, started, now_iso())\n"
+        "            row = None\n"
+        "        yield row\n",
+        "    try:  # MUTANT 2\n"
         "        with transaction.atomic(using=context):\n"
-        "            for handler in handlers:\n",
+        "            row = InboxMessage.objects.using(context).create(event_id=message_id, event_type=message_type)\n"
+        "    except IntegrityError:\n"
+        "        row = None\n"
+        "    with transaction.atomic(using=context):\n"
+        "        yield row\n",
         ("tests/integration/test_bus.py::test_sigkill_while_the_handler_runs_loses_nothing_and_applies_once",
          "tests/integration/test_bus.py::test_a_failing_handler_is_retried_then_dead_lettered_and_retryable"),
     ),
     Mutant(
         3, "the inbox insert is skipped for one event in 50",
         "eventbus/delivery.py",
-        "                with transaction.atomic(using=context):\n"
-        "                    InboxMessage.objects.using(context).create(\n"
-        "                        event_id=envelope.event_id, event_type=envelope.event_type\n"
-        "                    )\n",
-        "                with transaction.atomic(using=context):\n"
-        "                    handle.__dict__['seen'] = handle.__dict__.get('seen', 0) + 1  # MUTANT 3\n"
-        "                    if handle.seen % 50:\n"
-        "                        InboxMessage.objects.using(context).create(\n"
-        "                            event_id=envelope.event_id, event_type=envelope.event_type\n"
-        "                        )\n",
+        "            with transaction.atomic(using=context):\n"
+        "                row = InboxMessage.objects.using(context).create(event_id=message_id, event_type=message_type)\n",
+        "            with transaction.atomic(using=context):\n"
+        "                inbox_transaction.__dict__['seen'] = inbox_transaction.__dict__.get('seen', 0) + 1  # MUTANT 3\n"
+        "                row = InboxMessage(event_id=message_id, event_type=message_type)\n"
+        "                if inbox_transaction.seen % 50:\n"
+        "                    row.save(using=context, force_insert=True)\n",
         ("tests/faults/test_broker_faults.py::test_a_steady_load_without_faults_is_audited_clean",),
     ),
     Mutant(

@@ -1,5 +1,6 @@
 """The private Redis of `make run` and the suite: start, restart with and without data, stop."""
 
+import io
 import shutil
 from pathlib import Path
 
@@ -145,3 +146,17 @@ def test_status_names_what_is_down_only_while_its_run_lives(tmp_path):
     assert status.read_down(tmp_path) == {}
     status.clear(tmp_path)
     assert not status.status_path(tmp_path).exists()
+
+
+def test_workers_per_queue_have_unique_process_and_node_names(monkeypatch):
+    from devstack.processes import Supervisor, worker_argv
+    from devstack.stack import Stack
+
+    monkeypatch.setenv("EVENTFLOW_WORKERS", "2")
+    monkeypatch.setenv("EVENTFLOW_CONCURRENCY", "3")
+    stack = Stack(Supervisor(out=io.StringIO()), port=1)
+    assert stack.worker_names("orders") == ["orders-1", "orders-2"] and stack.concurrency == 3
+    nodes = [worker_argv("orders", index=i)[worker_argv("orders", index=i).index("-n") + 1] for i in (1, 2)]
+    assert nodes == ["orders@%h", "orders@w2.%h"]  # %h: the host's name, so unique across hosts too
+    assert worker_argv("orders")[worker_argv("orders").index("--concurrency") + 1] == "3"
+    assert stack.stop_groups()[0][:2] == ["orders-1", "orders-2"]  # workers stop first

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = {"baseline", "event_hop", "order_e2e", "throughput", "fanout", "memory"}
+SECTIONS = {"baseline", "event_hop", "order_e2e", "tracing", "throughput", "fanout", "memory"}
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(600)]
 
@@ -32,5 +32,5 @@ def test_bench_runs_every_section_and_stops_everything(tmp_path):
     for name in SECTIONS:
         assert "error" not in data["sections"][name], (name, data["sections"][name]["error"])
     figures = {row["figure"].split(" ")[0] for row in data["table"]}
-    assert {"1", "2", "3", "4", "5", "6"} <= figures
+    assert {"1", "2", "3", "4", "5", "6", "7"} <= figures
     assert "figure" in run.stdout and "baseline" in run.stdout  # the table was printed

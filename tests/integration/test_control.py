@@ -17,7 +17,7 @@ def test_pause_holds_events_in_the_queue_and_resume_delivers_them(stack, live_db
         probe_ids = [new_probe_id() for _ in range(5)]
         for probe_id in probe_ids:
             publish_probe(probe_id)
-        wait_for(lambda: stack.broker().llen("payments") >= 5, message="the events waiting in the payments queue")
+        wait_for(lambda: stack.queue_depth("payments") >= 5, message="the events waiting in the payments queue")
         state = {c["name"]: c for c in control.contexts_state()}
         assert state["payments"]["consumer"] == "paused" and state["payments"]["queue_depth"] >= 5
         assert all(probe_effects(p) == 0 for p in probe_ids)

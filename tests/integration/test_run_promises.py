@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -44,19 +45,30 @@ def test_refuses_to_start_when_port_is_taken(tmp_path):
     assert not list(stack.data.glob("*.sqlite3"))
 
 
-def _stops_in_order(tmp_path, sig: int) -> None:
-    stack = RunStack(tmp_path).start()
+def _stops_in_order(tmp_path, sig: int, **env: str) -> None:
+    """Stop order with one worker per queue and one Daphne, or with EVENTFLOW_WORKERS=2
+    EVENTFLOW_DAPHNES=2 (named orders-1, orders-2 …, daphne-1, daphne-2), which serve the dashboard."""
+    many = env.get("EVENTFLOW_WORKERS") == "2"
+    stack = RunStack(tmp_path, **env).start()
     try:
+        queues = ("orders", "inventory", "payments", "shipping", "dashboard")
+        if many:
+            status, contexts = stack.request("/api/contexts/")
+            assert status == 200 and {c["name"]: c["consumer"] for c in contexts["contexts"]} == dict.fromkeys(queues, "online")
+            assert len([pid for pid in stack.processes() if b"--fd" in Path(f"/proc/{pid}/cmdline").read_bytes()]) == 2
         mark = len(stack.lines)
-        workers = [stack.child_pid(f"-Q {queue}") for queue in ("orders", "inventory", "payments", "shipping", "dashboard")]
+        workers = [stack.child_pid(f"-Q {queue}") for queue in queues]
         stack.signal(sig)
         assert stack.wait_exit(120) == 0
         assert f"eventflow: {signal.Signals(sig).name} received: stopping" in stack.lines[mark:]
-        assert stop_lines(stack, mark) == STOP_ORDER
+        expected = STOP_ORDER if not many else [
+            "eventflow: stopping " + ", ".join(f"{q}-{i}" for q in queues for i in (1, 2)),
+            "eventflow: stopping daphne-1, daphne-2", *STOP_ORDER[2:]]
+        assert stop_lines(stack, mark) == expected
         # Each worker stopped on its own (a warm shutdown), not killed at the timeout.
         out = "\n".join(stack.lines[mark:])
         assert "did not stop within" not in out, out
-        for queue in ("orders", "inventory", "payments", "shipping", "dashboard"):
+        for queue in queues:
             assert any(line.startswith(queue) and "Warm shutdown" in line for line in stack.lines[mark:]), queue
         assert all(not os.path.exists(f"/proc/{pid}") for pid in workers)
         assert stack.processes() == []
@@ -66,30 +78,8 @@ def _stops_in_order(tmp_path, sig: int) -> None:
 
 
 def test_ctrl_c_stops_workers_then_daphne_then_sweep_then_redis(tmp_path):
-    _stops_in_order(tmp_path, signal.SIGINT)
+    _stops_in_order(tmp_path, signal.SIGINT, EVENTFLOW_WORKERS="1", EVENTFLOW_DAPHNES="1")
 
 
-def test_sigterm_stops_in_the_same_order(tmp_path):
-    _stops_in_order(tmp_path, signal.SIGTERM)
-
-
-def test_second_ctrl_c_kills_what_is_left(tmp_path):
-    """Daphne frozen (SIGSTOP) would hold the graceful stop until its 10 s timeout; a second
-    Ctrl-C kills it and everything else at once."""
-    stack = RunStack(tmp_path).start()
-    try:
-        daphne = stack.child_pid("daphne")
-        os.kill(daphne, signal.SIGSTOP)
-        mark = len(stack.lines)
-        stack.signal(signal.SIGINT)
-        stack.wait_line("eventflow: stopping daphne", start=mark)
-        stack.signal(signal.SIGINT)
-        assert stack.wait_exit(120) == 0
-        out = stack.lines[mark:]
-        assert "eventflow: second signal: killing everything now" in out
-        # Without the second signal the stop would have waited out the timeout and said so.
-        assert not any("did not stop within" in line for line in out)
-        assert "eventflow: stopped" in out
-        assert stack.processes() == []
-    finally:
-        stack.close()
+def test_sigterm_stops_two_workers_per_queue_and_two_daphnes_in_the_same_order(tmp_path):
+    _stops_in_order(tmp_path, signal.SIGTERM, EVENTFLOW_WORKERS="2", EVENTFLOW_DAPHNES="2")

@@ -1,4 +1,4 @@
-"""The real processes a test run needs: Celery workers per queue, the relay sweep, Daphne."""
+"""The real processes a test run needs: devstack's workers per queue and relay sweep, Daphne."""
 
 from __future__ import annotations
 
@@ -12,87 +12,70 @@ from pathlib import Path
 import redis as redis_lib
 from django.conf import settings
 
-from devstack.processes import CONTEXT_QUEUES, daphne_argv, sweep_argv, worker_argv
+from devstack.processes import CONTEXT_QUEUES, Supervisor, daphne_argv
 from devstack.redis import RedisServer, free_port
+from devstack.stack import Stack as ProcessStack
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class Stack:
-    """One worker per context queue plus the relay sweep, on the suite's private Redis."""
+    """devstack's Stack (EVENTFLOW_WORKERS workers per context queue, the relay sweep) on the
+    suite's private Redis, each process's output in <logs_dir>/<name>.log."""
 
     def __init__(self, redis: RedisServer, logs_dir: Path):
         self.redis = redis
         self.logs_dir = logs_dir
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        self.procs: dict[str, subprocess.Popen] = {}
+        self._out = open(self.logs_dir / "supervisor.log", "a", buffering=1)
+        self.supervisor = Supervisor(out=self._out, colour=False, logs_dir=logs_dir)
+        self.processes = ProcessStack(self.supervisor, loglevel="INFO")
         self._log_offsets: dict[str, int] = {}
 
-    # --- processes ------------------------------------------------------------
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
-        log_path = self.logs_dir / f"{name}.log"
-        with open(log_path, "ab") as log:
-            self._log_offsets[name] = log.tell()
-            proc = subprocess.Popen(
-                argv, cwd=ROOT, env=dict(os.environ), stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        self.procs[name] = proc
-        return proc
+    def _names(self, name: str) -> list[str]:
+        """A queue stands for all its workers; any other name for itself."""
+        return self.processes.worker_names(name) if name in CONTEXT_QUEUES else [name]
+
+    def _mark(self, names) -> None:
+        for name in names:
+            path = self.logs_dir / f"{name}.log"
+            self._log_offsets[name] = path.stat().st_size if path.exists() else 0
 
     def log_text(self, name: str, *, since_start: bool = True) -> str:
-        path = self.logs_dir / f"{name}.log"
-        if not path.exists():
-            return ""
-        data = path.read_bytes()
-        return data[self._log_offsets.get(name, 0) if since_start else 0:].decode(errors="replace")
+        text = ""
+        for one in self._names(name):
+            path = self.logs_dir / f"{one}.log"
+            if path.exists():
+                text += path.read_bytes()[self._log_offsets.get(one, 0) if since_start else 0:].decode(errors="replace")
+        return text
 
     def start_worker(self, queue: str, *, timeout: float = 60) -> None:
-        """Start the worker of `queue` and return once Celery says it is ready."""
-        if self.alive(queue):
+        """Start the workers of `queue` and return once Celery says each is ready."""
+        names = [name for name in self.processes.worker_names(queue) if not self.supervisor.alive(name)]
+        if not names:
             return
-        proc = self._spawn(queue, worker_argv(queue, loglevel="INFO"))
-        deadline = time.monotonic() + timeout
-        while "ready." not in self.log_text(queue):
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker {queue} exited with {proc.returncode}:\n{self.log_text(queue)[-3000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"worker {queue} not ready in {timeout}s:\n{self.log_text(queue)[-3000:]}")
-            time.sleep(0.1)
+        self._mark(names)
+        self.supervisor.env = dict(os.environ)  # what the test set, as a fresh spawn would see
+        self.processes.start_workers(queue)
+        late = self.supervisor.wait_ready(*names, timeout=timeout)
+        if late:
+            raise RuntimeError(f"workers {late} not ready in {timeout}s:\n{self.log_text(queue)[-3000:]}")
 
     def start_sweep(self) -> None:
-        if not self.alive("sweep"):
-            self._spawn("sweep", sweep_argv())
+        self._mark(["sweep"])
+        self.supervisor.env = dict(os.environ)
+        self.processes.start_sweep()
 
     def alive(self, name: str) -> bool:
-        proc = self.procs.get(name)
-        return proc is not None and proc.poll() is None
-
-    def _signal_group(self, name: str, sig: int) -> subprocess.Popen | None:
-        proc = self.procs.get(name)
-        if proc is None or proc.poll() is not None:
-            return None
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        return proc
+        return any(self.supervisor.alive(one) for one in self._names(name))
 
     def stop_worker(self, name: str, *, timeout: float = 30) -> None:
-        """Warm shutdown: the worker finishes the task it runs, then exits."""
-        proc = self._signal_group(name, signal.SIGTERM)
-        if proc is None:
-            return
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill_worker(name)
+        """Warm shutdown: each worker finishes the task it runs, then exits."""
+        self.supervisor.stop(*[one for one in self._names(name) if one in self.supervisor.children], timeout=timeout)
 
     def kill_worker(self, name: str) -> None:
-        """SIGKILL the worker and its pool children, as a crash would."""
-        proc = self._signal_group(name, signal.SIGKILL)
-        if proc is not None:
-            proc.wait()
+        """SIGKILL the workers and their pool children, as a crash would."""
+        self.supervisor.stop(*[one for one in self._names(name) if one in self.supervisor.children], force=True)
 
     stop_sweep = stop_worker
 
@@ -103,17 +86,37 @@ class Stack:
         return self
 
     def stop(self) -> None:
-        for name in list(self.procs):
-            self._signal_group(name, signal.SIGTERM)
-        for name, proc in self.procs.items():
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill_worker(name)
+        self.processes.stop(timeout=20)
+        self._out.close()
 
     # --- quiescence -----------------------------------------------------------
     def broker(self) -> redis_lib.Redis:
         return redis_lib.Redis.from_url(settings.BROKER_URL)
+
+    def queue_depth(self, queue: str) -> int:
+        from eventbus.broker import queue_depths
+
+        return queue_depths([queue])[queue]
+
+    def queued(self, queue: str) -> set[bytes]:
+        """The messages waiting in `queue`, to tell them from later ones: Redis lists them;
+        RabbitMQ cannot without taking them, so there it is empty."""
+        return set() if settings.BROKER_IS_AMQP else set(self.broker().lrange(queue, 0, -1))
+
+    def lose_broker_data(self) -> None:
+        """The broker comes back without its data: Redis killed, wiped and started again;
+        RabbitMQ's virtual host deleted and created again (every queue and message gone)."""
+        from tests import bootstrap
+
+        if settings.BROKER_IS_AMQP:
+            vhost = bootstrap.vhost()
+            vhost.delete()
+            vhost.create()
+            return
+        self.redis.kill()
+        self.redis.wipe()
+        time.sleep(1)
+        self.redis.start()
 
     def unsent_outbox_rows(self) -> int:
         from eventbus.models import OutboxMessage
@@ -135,9 +138,11 @@ class Stack:
         )
 
     def busy(self) -> dict:
-        client = self.broker()
-        state = {queue: client.llen(queue) for queue in CONTEXT_QUEUES}
-        state["unacked"] = client.hlen("unacked")
+        from eventbus.broker import queue_depths
+
+        state = queue_depths(list(CONTEXT_QUEUES))
+        if not settings.BROKER_IS_AMQP:  # RabbitMQ holds what a worker took out of the ready count
+            state["unacked"] = self.broker().hlen("unacked")  # (the unconfirmed rows cover it)
         state["unsent"] = self.unsent_outbox_rows()
         state["unconfirmed"] = self.unconfirmed_outbox_rows()
         return {k: v for k, v in state.items() if v}
