@@ -26,6 +26,7 @@ from eventbus.registry import register_view, subscribe
 
 # name -> the module that defines it
 _LAZY = {
+    "lock_key": "eventbus.locks",
     "register_sweep": "eventbus.registry",
     "register_local_view": "eventbus.registry",
     "register_retention": "eventbus.retention",
