@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
+
 from config import routers
 from config.celery import app
 from eventbus import broker, subscriptions
