@@ -6,7 +6,8 @@ every FRAME_INTERVAL (20 a second), whatever the load; entries arriving between
 frames ride together as {"type": "batch"}. Every
 QUEUES_INTERVAL a {"type": "queues"} message (queue depths, consumer online,
 handled and failed counts) rides along; its `seq` is the newest entry in the log
-and does not advance the client's seq (a client behind it for long has a gap).
+and does not advance the client's seq (a client behind it for long has a gap). So does
+a {"type": "edges"} message: the edge and node figures of dashboard/edges.py.
 Customer emails are masked per connection unless the user is staff.
 """
 
@@ -22,7 +23,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from dashboard import selectors
+from dashboard import edges, selectors
 from dashboard.privacy import masked, may_see_emails
 from dashboard.services import GROUP
 from eventbus import telemetry
@@ -88,6 +89,8 @@ class Hub:
         self.sockets: set[EventStreamConsumer] = set()
         self.pending: list[dict] = []
         self.pending_queues: dict | None = None
+        self.pending_edges: dict | None = None
+        self.edges_task: asyncio.Task | None = None
         self.channel: str | None = None
         self.last_frame_at = -FRAME_INTERVAL
         self.flusher: asyncio.Task | None = None
@@ -153,6 +156,9 @@ class Hub:
         items.sort(key=lambda item: item.get("seq", float("inf")))  # a views message (no seq) last
         if queues is not None:
             items.append(queues)
+        edge_figures, self.pending_edges = self.pending_edges, None
+        if edge_figures is not None:
+            items.append(edge_figures)
         if not items:
             return
         self.last_frame_at = self.loop.time()
@@ -185,6 +191,19 @@ class Hub:
             self.pending_queues = await database_sync_to_async(_queues_message)()
         except Exception as exc:  # the page keeps its last numbers; the next tick tries again
             log.warning("queues message failed: %s", exc)
+            return
+        self._schedule_flush()
+        # The edge figures ride the same tick (dashboard/edges.py), computed in a task and a
+        # thread of their own (not the one thread the other reads share): the read loop never
+        # waits for them, and one computation runs at a time.
+        if self.edges_task is None or self.edges_task.done():
+            self.edges_task = asyncio.ensure_future(self._edges(self.pending_queues["queues"].get("depths")))
+
+    async def _edges(self, depths) -> None:
+        try:
+            self.pending_edges = await database_sync_to_async(edges.live_message, thread_sensitive=False)(depths)
+        except Exception as exc:  # the page keeps its last figures; the next tick tries again
+            log.warning("edges message failed: %s", exc)
             return
         self._schedule_flush()
 

@@ -92,6 +92,43 @@ class ContextView(models.Model):
         return self.context
 
 
+class ViewChange(models.Model):
+    """The view rows a context reported changed (by key; a row's `version` orders them),
+    as of log entry `seq`: what time travel folds to rebuild a view at any past moment
+    (dashboard/replay.py)."""
+
+    id = models.BigAutoField(primary_key=True)
+    seq = models.BigIntegerField(db_index=True)
+    context = models.CharField(max_length=50)
+    rows = models.JSONField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["context", "id"], name="dashboard_viewchange_ctx")]
+
+    def __str__(self):
+        return f"{self.context} at #{self.seq}"
+
+
+class ViewCheckpoint(models.Model):
+    """A context's whole view once its ViewChange `change_id` (at log entry `seq`) was folded
+    in, written every CHECKPOINT_SECONDS: a view at a moment folds only the changes after the
+    checkpoint before it."""
+
+    id = models.BigAutoField(primary_key=True)
+    context = models.CharField(max_length=50)
+    seq = models.BigIntegerField()
+    change_id = models.BigIntegerField()
+    view = models.JSONField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["context", "seq"], name="dashboard_viewcheckpoint_ctx")]
+
+    def __str__(self):
+        return f"{self.context} at #{self.seq}"
+
+
 class ControlAction(models.Model):
     """A context paused, resumed, detached or attached from the dashboard (who, when): the
     comparison tells what happened to the orders placed in between."""

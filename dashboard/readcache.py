@@ -16,11 +16,13 @@ CACHE = "reads"
 CONTEXTS, COMPARISON = "contexts", "comparison"
 
 
-def cached(key: str, compute: Callable[[], Any]) -> Any:
+def cached(key: str, compute: Callable[[], Any], *, timeout: float | None = None) -> Any:
+    """`compute()`'s answer, reused for EVENTFLOW_READ_CACHE_SECONDS (or `timeout`: an answer
+    that cannot change any more, such as a past window of the log)."""
     seconds = settings.EVENTFLOW_READ_CACHE_SECONDS
     if seconds <= 0:
         return compute()
-    return caches[CACHE].get_or_set(_digest(key), compute, timeout=seconds)
+    return caches[CACHE].get_or_set(_digest(key), compute, timeout=timeout or seconds)
 
 
 def forget(key: str) -> None:

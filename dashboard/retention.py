@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from dashboard.models import ControlAction, LogEntry
+from dashboard.replay import view_history_prune
 from eventbus.retention import delete_in_batches, keep_for, older_than, register_retention
 
 DB = "dashboard"
@@ -30,4 +31,5 @@ def log_prune() -> int:
 
 
 register_retention(DB, log_prune)
+register_retention(DB, view_history_prune)
 register_retention(DB, keep_for(ControlAction, context=DB, field="created_at", setting="EVENTFLOW_RETENTION_DASHBOARD"))

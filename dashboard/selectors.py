@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from contracts.envelope import trace_id_of
 from dashboard.models import ContextView, LogEntry
+from devstack.processes import worker_names
 from devstack.status import read_down
 from eventbus import broker, control, registry, subscriptions
 
@@ -348,9 +349,11 @@ def consumers() -> dict[str, str]:
 
 
 def with_restarts(status: dict[str, str]) -> dict[str, str]:
-    """`status` with every context that `make run` is restarting right now (devstack's status
-    file) offline until its worker is ready: a quick restart would otherwise never show."""
-    down = set(read_down(settings.DATA_DIR)) & set(contexts())
+    """`status` with every context whose workers `make run` is all restarting right now
+    (devstack's status file) offline until one is ready: a quick restart would otherwise never
+    show. While one of several workers restarts, the others still consume: it stays online."""
+    restarting = set(read_down(settings.DATA_DIR))
+    down = [c for c in contexts() if restarting.issuperset(worker_names(c, settings.EVENTFLOW_WORKERS))]
     return {**status, **{context: "offline" for context in down}} if down else status
 
 

@@ -6,18 +6,22 @@ import asyncio
 import logging
 import os
 import threading
+import time
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from dashboard.models import ContextView, LogEntry
+from dashboard.models import ContextView, LogEntry, ViewChange, ViewCheckpoint
 from eventbus import lock_key
 
 log = logging.getLogger("dashboard")
 
 GROUP = "events"
 DB = "dashboard"
+# Seconds between two checkpoints of a context's whole view (time travel folds from the one before).
+CHECKPOINT_SECONDS = 30.0
+_checkpointed: dict[str, float] = {}
 
 
 class _Broadcaster:
@@ -156,15 +160,21 @@ def _merge_rows(stored: dict, changes: dict) -> dict:
     return merged
 
 
-def views_merge(views: dict) -> None:
-    """Fold changed rows into each context's stored view (the snapshot's and /api/contexts/' `view`)."""
+def views_merge(views: dict, seq: int = 0) -> None:
+    """Fold changed rows into each context's stored view (the snapshot's and /api/contexts/' `view`),
+    as of log entry `seq`, and keep them as history for time travel: the changes themselves
+    (ViewChange) and, every CHECKPOINT_SECONDS, the whole view (ViewCheckpoint)."""
     for context, changes in views.items():
         if not isinstance(changes, dict) or not changes:
             continue
-        row = ContextView.objects.using(DB).filter(context=str(context)[:50]).first()
+        name = str(context)[:50]
+        row = ContextView.objects.using(DB).filter(context=name).first()
         merged = _merge_rows(row.view if row is not None and isinstance(row.view, dict) else {}, changes)
-        ContextView.objects.using(DB).update_or_create(
-            context=str(context)[:50], defaults={"view": merged, "seq": row.seq if row is not None else 0})
+        ContextView.objects.using(DB).update_or_create(context=name, defaults={"view": merged, "seq": seq})
+        change = ViewChange.objects.using(DB).create(seq=seq, context=name, rows=changes)
+        if time.monotonic() - _checkpointed.get(name, -CHECKPOINT_SECONDS) >= CHECKPOINT_SECONDS:
+            ViewCheckpoint.objects.using(DB).create(context=name, seq=seq, change_id=change.id, view=merged)
+            _checkpointed[name] = time.monotonic()
 
 
 def log_batch(items: list, views: dict | None = None) -> list[LogEntry]:
@@ -192,7 +202,9 @@ def log_batch(items: list, views: dict | None = None) -> list[LogEntry]:
                 fresh.append(row)
         created = LogEntry.objects.using(DB).bulk_create(fresh)
         if views:
-            views_merge(views)
+            newest = created[-1].seq if created else (
+                LogEntry.objects.using(DB).order_by("-seq").values_list("seq", flat=True).first() or 0)
+            views_merge(views, seq=newest)
         if created or views:
             transaction.on_commit(lambda: broadcast(created, views), using=DB)
     return created

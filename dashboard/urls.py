@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard import catalog_views, control_views, timeseries, views
+from dashboard import catalog_views, control_views, edges, replay, timeseries, views
 
 app_name = "dashboard"
 urlpatterns = [
@@ -10,6 +10,8 @@ urlpatterns = [
     path("catalog/restock/", catalog_views.restock_demo_catalog, name="catalog-restock"),
     path("api/asyncapi.json", catalog_views.api_asyncapi, name="api-asyncapi"),
     path("api/timeseries/", timeseries.api_timeseries, name="api-timeseries"),
+    path("api/edges/", edges.api_edges, name="api-edges"),
+    path("api/replay/", replay.api_replay, name="api-replay"),
     path("orders/<uuid:order_id>/", views.trace_page, name="order-trace"),  # a UUID: never orders/new/
     path("api/events/", views.api_events, name="api-events"),
     path("api/events/<str:event_id>/", views.api_event_detail, name="api-event-detail"),

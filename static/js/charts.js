@@ -26,7 +26,7 @@ function format(value, unit) {
 }
 
 /** One chart: named series of [time ms, value|null] points over the last WINDOW_MS. */
-class Chart {
+export class Chart {
   constructor(root, {title, unit = ""}) {
     this.unit = unit;
     this.svg = s("svg", {viewBox: `0 0 ${W} ${H}`, class: "chart-svg", role: "img", "aria-label": title});

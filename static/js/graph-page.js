@@ -5,6 +5,9 @@ import {Graph} from "./graph.js";
 import {ViewPanels} from "./panels.js";
 import {Lab} from "./lab.js";
 import {Charts} from "./charts.js";
+import {EdgeMetrics} from "./edges.js";
+import {FollowFlow} from "./follow.js";
+import {TimeTravel} from "./timetravel.js";
 import {formatMs, getJSON, h, msBetween, shortId} from "./dom.js";
 
 const MAX_DELIVERIES = 14;
@@ -24,7 +27,9 @@ function deliveryRow(receipt) {
             title: `flow ${shortId(receipt.correlation_id)}`},
       h("span", {class: "mono"}, receipt.event_type), " → ", h("strong", {}, receipt.context)),
     h("span", {class: `badge outcome-${receipt.outcome}`}, receipt.outcome),
-    h("span", {class: "muted num"}, formatMs(latency)));
+    h("span", {class: "muted num"}, formatMs(latency)),
+    h("button", {type: "button", class: "follow", title: "follow this flow on the graph",
+                 dataset: {correlationId: receipt.correlation_id}}, "follow"));
 }
 
 const graph = new Graph(document.getElementById("graph"), {
@@ -46,6 +51,23 @@ function flushRows() {
 }
 requestAnimationFrame(flushRows);
 
+const edgeMetrics = new EdgeMetrics(graph, {toggle: document.getElementById("edge-labels-toggle"),
+                                           panel: document.getElementById("edge-panel")});
+const follow = new FollowFlow(graph, {input: document.getElementById("follow-input"), form: document.getElementById("follow-form"),
+                                      clearButton: document.getElementById("follow-clear"), status: document.getElementById("follow-status")});
+// The live views again, e.g. after a gap or leaving a replay.
+function rereadViews() {
+  return getJSON("/api/contexts/").then((body) => {
+    panels.setAll(Object.fromEntries((body.contexts || []).map((context) => [context.name, context.view || {}])));
+  }).catch(() => {});
+}
+const timeTravel = new TimeTravel(document.getElementById("timebar"), {graph, panels, edgeMetrics, onLeave: rereadViews});
+// A delivery's flow can be followed from the list.
+list.addEventListener("click", (event) => {
+  const button = event.target.closest("button.follow");
+  if (button) follow.follow(button.dataset.correlationId);
+});
+
 let counted = 0;
 setInterval(() => {
   rate.textContent = `${counted} entries/s · seq ${stream.lastSeq}`;
@@ -57,19 +79,26 @@ const stream = new EventStream({
   onState: showConnection,
   onSnapshot: (snapshot) => {
     graph.setTopology(snapshot.topology);
-    panels.setAll(snapshot.views);
+    if (!timeTravel.active) panels.setAll(snapshot.views);
   },
-  onQueues: (queues) => { graph.setQueues(queues); lab.setQueues(queues); charts.setQueues(queues); },
+  onQueues: (queues) => {
+    if (!timeTravel.active) graph.setQueues(queues); // a replay shows the counters of its moment
+    lab.setQueues(queues);
+    charts.setQueues(queues);
+  },
   onEntries: (entries, {replay}) => {
     counted += entries.length;
+    if (timeTravel.active) return; // live goes on meanwhile; leaving the replay rereads the views
     if (!replay) graph.addEntries(entries);
     for (const entry of entries) {
       if (entry.type === "event" && entry.envelope?.event_type === "InventoryChanged") panels.inventoryChanged(entry.envelope.payload);
     }
   },
-  onViews: (views) => { for (const [context, changes] of Object.entries(views)) panels.merge(context, changes); },
+  onEdges: (figures) => { if (edgeMetrics.live) edgeMetrics.setFigures(figures); },
+  onViews: (views) => { if (!timeTravel.active) for (const [context, changes] of Object.entries(views)) panels.merge(context, changes); },
   // A gap may have swallowed a views message: read the views again.
   onRecovered: () => {
+    if (timeTravel.active) return;
     getJSON("/api/contexts/").then((body) => {
       for (const context of body.contexts || []) panels.merge(context.name, context.view || {});
     }).catch(() => {});
@@ -78,3 +107,6 @@ const stream = new EventStream({
 window.eventflowStream = stream; // for the browser tests and the curious
 window.eventflowGraph = graph;
 window.eventflowLab = lab;
+window.eventflowEdges = edgeMetrics;
+window.eventflowFollow = follow;
+window.eventflowTimeTravel = timeTravel;

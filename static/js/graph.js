@@ -54,6 +54,7 @@ export class Graph {
     this.inFlight = new Map(); // `${event_id}|${subscriber}` -> token
     this.early = new Map(); // receipts that came before their event
     this.running = false;
+    this.accepts = () => true; // whether an event's tokens are drawn (follow.js narrows it to one flow)
   }
 
   // --- layout --------------------------------------------------------------------
@@ -241,7 +242,7 @@ export class Graph {
   }
 
   addEvent(envelope, now) {
-    if (!envelope) return;
+    if (!envelope || !this.accepts(envelope)) return;
     const origin = this.nodes.get(ORIGIN_OF[envelope.event_type] || envelope.producer);
     if (origin) {
       origin.pulseAt = now;

@@ -8,6 +8,7 @@
 // and we refetch too. A `views` message (no seq) carries the view rows that changed
 // since the last one, by context, section and key; after a refetch the page reads the
 // views again (onRecovered), since a frame lost with a gap may have held some.
+// An `edges` message (once a second, no seq) carries the edge and node figures.
 // Reconnects with exponential backoff and jitter.
 
 import {getJSON} from "./dom.js";
@@ -17,8 +18,8 @@ const MAX_RECOVERY_PAGES = 50;
 
 export class EventStream {
   constructor({onSnapshot = () => {}, onEntries = () => {}, onQueues = () => {}, onViews = () => {},
-               onRecovered = () => {}, onState = () => {}} = {}) {
-    Object.assign(this, {onSnapshot, onEntries, onQueues, onViews, onRecovered, onState});
+               onEdges = () => {}, onRecovered = () => {}, onState = () => {}} = {}) {
+    Object.assign(this, {onSnapshot, onEntries, onQueues, onViews, onEdges, onRecovered, onState});
     this.lastSeq = 0;
     this.held = [];
     this.recovering = false;
@@ -90,6 +91,7 @@ export class EventStream {
     for (const item of items) {
       if (item.type === "queues") { this.queues(item); continue; }
       if (item.type === "views") { this.onViews(item.views || {}); continue; }
+      if (item.type === "edges") { this.onEdges(item); continue; }
       if (typeof item.seq !== "number") continue;
       if (this.recovering) { this.held.push(item); continue; }
       if (item.seq <= this.lastSeq) continue; // already have it (snapshot or refetch)

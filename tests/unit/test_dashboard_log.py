@@ -193,3 +193,15 @@ def test_a_context_make_run_is_restarting_is_offline_until_its_worker_is_ready(s
     assert selectors.with_restarts(workers) == {"orders": "online", "inventory": "offline"}
     status.clear(tmp_path)
     assert selectors.with_restarts(workers) == workers
+
+
+def test_with_two_workers_a_context_is_offline_only_while_both_restart(settings, tmp_path):
+    from devstack import status
+
+    settings.DATA_DIR, settings.EVENTFLOW_WORKERS = tmp_path, 2
+    (tmp_path / ".run").mkdir()
+    workers = {"orders": "online", "inventory": "online"}
+    status.write_down(tmp_path, {"inventory-1": "starting"})
+    assert selectors.with_restarts(workers) == workers  # inventory-2 still consumes
+    status.write_down(tmp_path, {"inventory-1": "starting", "inventory-2": "restarting"})
+    assert selectors.with_restarts(workers) == {"orders": "online", "inventory": "offline"}
