@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dashboard', '0004_log_storage'),
+        ('dashboard', '0005_view_history'),
     ]
 
     operations = [
