@@ -6,13 +6,13 @@ import time
 from pathlib import Path
 
 from django.conf import settings
+
+from config.routers import context_names as contexts  # the one list of contexts
 from django.db import connections
 
 from bench.stats import broker_busy
 
 
-def contexts() -> list[str]:
-    return [alias for alias in settings.DATABASES if alias != "default"]
 
 
 def inbox_total() -> int:

@@ -5,7 +5,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-CONTEXTS = ("orders", "inventory", "payments", "dashboard")
+# The bounded contexts, the one list: each is a Django app of that name whose AppConfig
+# declares its own `database` alias. Settings install the apps and build their databases
+# from it, devstack starts one worker per context; everything else asks the installed apps
+# (config.routers.context_names). Adding a context changes this line.
+CONTEXTS = ("orders", "inventory", "payments", "shipping", "dashboard")
 
 
 def env_str(name: str, default: str) -> str:

@@ -6,9 +6,23 @@ every context database (outbox, inbox, dead letters), so it migrates everywhere
 and is read through an explicit `using=`.
 """
 
+from functools import cache
+
 from django.apps import apps
 
 SHARED_APPS = {"eventbus"}
+
+
+def context_names() -> list[str]:
+    """The bounded contexts: the database each installed app declares, in install order
+    (config/env.py CONTEXTS); a plugin app that lives in a context's database adds none."""
+    return list(_declared_databases())
+
+
+@cache  # the installed apps do not change once loaded
+def _declared_databases() -> tuple[str, ...]:
+    names = [getattr(config, "database", None) for config in apps.get_app_configs()]
+    return tuple(dict.fromkeys(name for name in names if name))
 
 
 def database_of(app_label: str) -> str:

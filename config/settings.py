@@ -8,6 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
     BASE_DIR,
+    CONTEXTS,
     channels_url,
     databases,
     data_dir,
@@ -55,10 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "eventbus",
-    "orders",
-    "inventory",
-    "payments",
-    "dashboard",
+    *CONTEXTS,  # config/env.py: the one list of contexts
     # Extra apps for tests or plugins, e.g. EVENTFLOW_EXTRA_APPS=tests.probe
     *[a for a in env_str("EVENTFLOW_EXTRA_APPS", "").split(",") if a],
 ]

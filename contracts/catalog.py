@@ -214,3 +214,16 @@ class OrderRejected:
     producer: ClassVar[str] = "orders"
     order_id: str
     reason: str
+
+
+@register
+@dataclass(frozen=True)
+class ShipmentScheduled:
+    """Shipping will ship confirmed order `order_id` (worth `total`) as `shipment_id`.
+    Produced by shipping; nobody but the dashboard subscribes."""
+
+    schema_version: ClassVar[int] = 1
+    producer: ClassVar[str] = "shipping"
+    shipment_id: str
+    order_id: str
+    total: str

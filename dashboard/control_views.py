@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import metrics, readcache
 from dashboard.models import ControlAction
-from eventbus import control, deadletters, flags
+from eventbus import control, deadletters, flags, subscriptions
 
 
 def staff_only(view):
@@ -31,27 +31,34 @@ def _control(request: HttpRequest, name: str, action: str) -> JsonResponse:
     if name not in control.context_names():
         return JsonResponse({"errors": {"context": [f"unknown context {name!r}"]}}, status=404)
     try:
-        workers = control.pause(name) if action == ControlAction.PAUSE else control.resume(name)
-    except control.ControlError as exc:
+        if action in (ControlAction.DETACH, ControlAction.ATTACH):
+            body = control.detach(name) if action == ControlAction.DETACH else control.attach(name)
+        else:
+            body = {"workers": control.pause(name) if action == ControlAction.PAUSE else control.resume(name)}
+    except (control.ControlError, subscriptions.AttachRefused) as exc:
         return JsonResponse({"errors": {"context": [str(exc)]}}, status=409)
     ControlAction.objects.using("dashboard").create(context=name, action=action, user=request.user.get_username())
     readcache.forget(readcache.CONTEXTS)  # the next /api/contexts/ shows the change
-    return JsonResponse({"context": name, "action": action, "workers": workers,
+    return JsonResponse({"context": name, "action": action, **body,
                          "consumer": control.consumer_status(max_age=0).get(name)})
 
 
-@require_POST
-@staff_only
-def context_pause(request: HttpRequest, name: str) -> JsonResponse:
-    """POST /api/contexts/<name>/pause: its workers stop consuming its queue."""
-    return _control(request, name, ControlAction.PAUSE)
+def _control_view(action: str, doc: str):
+    @require_POST
+    @staff_only
+    def view(request: HttpRequest, name: str) -> JsonResponse:
+        return _control(request, name, action)
+
+    view.__name__, view.__doc__ = f"context_{action}", doc
+    return view
 
 
-@require_POST
-@staff_only
-def context_resume(request: HttpRequest, name: str) -> JsonResponse:
-    """POST /api/contexts/<name>/resume: its workers consume its queue again."""
-    return _control(request, name, ControlAction.RESUME)
+context_pause = _control_view(ControlAction.PAUSE, "POST /api/contexts/<name>/pause: its workers stop consuming its queue.")
+context_resume = _control_view(ControlAction.RESUME, "POST /api/contexts/<name>/resume: its workers consume its queue again.")
+context_detach = _control_view(ControlAction.DETACH, "POST /api/contexts/<name>/detach: no event is routed to it any "
+                                                     "more (nothing waits in its queue); its workers stop.")
+context_attach = _control_view(ControlAction.ATTACH, "POST /api/contexts/<name>/attach: routed again; it replays what it "
+                                                     "missed from the producers' outboxes, then goes on live.")
 
 
 @require_GET

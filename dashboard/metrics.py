@@ -3,8 +3,8 @@ which waits were synchronous, how long it took, and how it ended; per mode, the
 aggregate. Read from the dashboard log only.
 
 Counting rules (the design the tests hold the numbers to):
-- a *message* is one delivery of an event to a business context (orders,
-  inventory, payments — the dashboard's own copies are observation, not flow),
+- a *message* is one delivery of an event to a business context (every context
+  but the dashboard, whose own copies are observation, not flow),
   one command, or one reply;
 - a *synchronous wait* is a command (or the stock query of the hybrid mode):
   its sender blocked until the reply or the timeout;
@@ -22,11 +22,12 @@ from __future__ import annotations
 import statistics
 import time
 
+from config.routers import context_names
 from dashboard.models import ControlAction, LogEntry
 from dashboard.selectors import _time
+from eventbus import subscriptions
 
 DB = "dashboard"
-BUSINESS_CONTEXTS = ("orders", "inventory", "payments")
 DECISIONS = {"OrderConfirmed": "CONFIRMED", "OrderRejected": "REJECTED"}
 QUERIES = {"CheckStock"}
 MAX_ORDERS = 500
@@ -37,8 +38,9 @@ def order_metrics(rows: list[LogEntry]) -> dict | None:
     events = {r.event_id: r for r in rows if r.kind == LogEntry.EVENT}
     commands = [r for r in rows if r.kind == LogEntry.RECEIPT and (r.data or {}).get("kind") == "command"]
     replies = [r for r in rows if r.kind == LogEntry.RECEIPT and (r.data or {}).get("kind") == "reply"]
+    business = set(context_names()) - {DB}  # the dashboard's own copies are observation
     deliveries = {(r.event_id, r.context) for r in rows
-                  if r.kind == LogEntry.RECEIPT and not (r.data or {}).get("kind") and r.context in BUSINESS_CONTEXTS}
+                  if r.kind == LogEntry.RECEIPT and not (r.data or {}).get("kind") and r.context in business}
     decision = next((e for e in events.values() if e.event_type in DECISIONS), None)
     requested = next((e for e in events.values() if e.event_type == "OrderRequested"), None)
     order_id = (decision or requested).order_id if (decision or requested) else ""
@@ -111,6 +113,35 @@ def _paused_intervals() -> dict[str, list[tuple[float, float]]]:
     return intervals
 
 
+def _last_reattach() -> tuple[str, float, float] | None:
+    """(context, detached at, attached at) of the newest attach that followed a detach."""
+    attach = ControlAction.objects.using(DB).filter(action=ControlAction.ATTACH).order_by("-id").first()
+    if attach is None:
+        return None
+    detach = (ControlAction.objects.using(DB).filter(action=ControlAction.DETACH, context=attach.context, id__lt=attach.id)
+              .order_by("-id").first())
+    if detach is None:
+        return None
+    return attach.context, detach.created_at.timestamp(), attach.created_at.timestamp()
+
+
+def decoupling(orders: list[dict]) -> dict | None:
+    """The newest detach and attach of a context: orders placed meanwhile, how many of those
+    its absence held up (`downtime`: decided only after it was back, or not yet), and the
+    events its catch-up replayed. `producer_changes` is 0 by construction — no producer
+    names its subscribers (tests/integration/test_decoupling.py greps for it)."""
+    last = _last_reattach()
+    if last is None:
+        return None
+    context, detached, attached = last
+    meanwhile = [o for o in orders if (s := _time(o["started_at"])) and detached <= s.timestamp() <= attached]
+    held = [o for o in meanwhile if o["latency_ms"] is None
+            or _time(o["started_at"]).timestamp() + o["latency_ms"] / 1000 > attached]
+    replayed = subscriptions.states().get(context, {}).get("replayed", 0)
+    return {"context": context, "producer_changes": 0, "placed_while_detached": len(meanwhile),
+            "downtime": len(held), "replayed": replayed}
+
+
 def _percentile(values: list[float], share: float) -> float | None:
     if not values:
         return None
@@ -159,7 +190,7 @@ def comparison(*, after_seq: int = 0, limit: int = MAX_ORDERS) -> dict:
 
     for order in orders:
         order["offline_contexts"] = offline_during(order)
-    result = {"modes": {}, "orders": len(orders)}
+    result = {"modes": {}, "orders": len(orders), "decoupling": decoupling(orders)}
     for mode in ("event", "command"):
         mine = [o for o in orders if o["mode"] == mode]
         result["modes"][mode] = {

@@ -130,13 +130,13 @@ class ViewCheckpoint(models.Model):
 
 
 class ControlAction(models.Model):
-    """A context taken offline or brought back from the dashboard (who, when): the
+    """A context paused, resumed, detached or attached from the dashboard (who, when): the
     comparison tells what happened to the orders placed in between."""
 
-    PAUSE, RESUME = "pause", "resume"
+    PAUSE, RESUME, DETACH, ATTACH = "pause", "resume", "detach", "attach"
 
     context = models.CharField(max_length=50)
-    action = models.CharField(max_length=10, choices=[(PAUSE, "pause"), (RESUME, "resume")])
+    action = models.CharField(max_length=10, choices=[(a, a) for a in (PAUSE, RESUME, DETACH, ATTACH)])
     user = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

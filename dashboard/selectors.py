@@ -16,7 +16,7 @@ from contracts.envelope import trace_id_of
 from dashboard.models import ContextView, LogEntry
 from devstack.processes import worker_names
 from devstack.status import read_down
-from eventbus import broker, control, registry
+from eventbus import broker, control, registry, subscriptions
 
 DB = "dashboard"
 MAX_LIMIT = 1000
@@ -31,9 +31,8 @@ FINAL_ORDER_EVENTS = {"OrderConfirmed": "CONFIRMED", "OrderRejected": "REJECTED"
 
 
 def contexts() -> list[str]:
-    """Every context: the database aliases plus any plugin context that subscribes."""
-    aliases = {alias for alias in settings.DATABASES if alias != "default"}
-    return sorted(aliases | set(registry.contexts()))
+    """Every context: the installed ones plus any plugin context that subscribes."""
+    return sorted(set(control.context_names()) | set(registry.contexts()))
 
 
 # --- the log ---------------------------------------------------------------------
@@ -315,7 +314,8 @@ def consumer_online(context: str, depth: int | None, last_receipt: float | None,
 
 
 def queues() -> dict:
-    """{"depths", "online", "handled", "failures", "error"} per context."""
+    """{"depths", "online", "handled", "failures", "subscriptions", "error"} per context
+    (subscriptions: attached, replaying, lag — eventbus/subscriptions.py)."""
     names = contexts()
     error = None
     try:
@@ -324,7 +324,12 @@ def queues() -> dict:
         depths, error = {}, str(exc)
     counts, last_receipt = _tally.read()
     now = time.time()
+    try:
+        subscribed = subscriptions.states()
+    except Exception as exc:  # a context's database is down: the rest still shows
+        subscribed, error = {}, error or str(exc)
     return {
+        "subscriptions": subscribed,
         "depths": depths,
         "online": {c: consumer_online(c, depths.get(c), last_receipt.get(c), now) for c in names},
         "handled": {c: counts.get(c, {}).get("ok", 0) for c in names},
@@ -362,7 +367,8 @@ def contexts_state() -> dict:
             {"name": c, "queue_depth": state["depths"].get(c), "consumer": consumer.get(c, "unknown"),
              "online": (consumer[c] == "online") if c in consumer else state["online"].get(c),
              "handled": state["handled"].get(c, 0), "failures": state["failures"].get(c, 0),
-             "view": local_views.get(c, {})}
+             "view": local_views.get(c, {}),
+             **state["subscriptions"].get(c, {"attached": True, "replaying": False, "lag": 0})}
             for c in contexts()
         ],
         "topology": registry.topology(),

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from config.env import CONTEXTS
 from devstack._children import die_with_parent, killpg_quietly
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CONTEXT_QUEUES = ("orders", "inventory", "payments", "dashboard")
+CONTEXT_QUEUES = CONTEXTS  # one worker (and queue) per context
 
 
 def workers_per_queue() -> int:

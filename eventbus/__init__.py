@@ -8,6 +8,7 @@ API only", pyproject.toml):
     register_view(context, fn)                          the context's local view state
     lock_key(using, key)                                one writer per key until the commit
     register_sweep(context, fn)                         a job the relay sweep runs
+    register_local_view(context, *, models, fed_by)     its copy of others' data (rebuild_view)
     register_retention(context, fn), keep_for(...)      what retention deletes
     handle_commands(context, {"Command": fn}), send_command(...), CommandFailed
     get_flag(name)                                      a runtime switch
@@ -27,6 +28,7 @@ from eventbus.registry import register_view, subscribe
 _LAZY = {
     "lock_key": "eventbus.locks",
     "register_sweep": "eventbus.registry",
+    "register_local_view": "eventbus.registry",
     "register_retention": "eventbus.retention",
     "keep_for": "eventbus.retention",
     "handle_commands": "eventbus.commands",

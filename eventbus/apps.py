@@ -6,3 +6,8 @@ class EventbusConfig(AppConfig):
     label = "eventbus"
     verbose_name = "Event bus (outbox, inbox, dead letters)"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from eventbus import registry, subscriptions
+
+        registry.register_sweep("eventbus", subscriptions.replay_due)  # attached contexts catch up

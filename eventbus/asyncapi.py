@@ -15,16 +15,16 @@ import types
 import typing
 from typing import Any
 
-from django.conf import settings
-
 from contracts import command_class, command_types, event_class, event_types, validate_command, validate_payload
 from contracts.envelope import ENVELOPE_FIELDS
+from config.routers import context_names
 from eventbus import registry
 
 UUID_EXAMPLE = "0b7c8f0e-3f0a-4a57-9d1e-6f1f2f3a4b5c"
 # Example values by field name: realistic, and accepted by the catalog's own validation.
 _EXAMPLES = {
-    "order_id": "5f1d7a52-8c1e-4e7b-9a57-0a1c2b3d4e5f", "payment_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+    "order_id": "5f1d7a52-8c1e-4e7b-9a57-0a1c2b3d4e5f",
+    "shipment_id": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a", "payment_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
     "name": "Ada Lovelace", "email": "ada@example.com", "sku": "DEMO-LAMP", "qty": 2, "requested": 2,
     "available": 5, "on_hand": 7, "reserved": 2, "version": 3, "price": "89.00", "total": "178.00",
     "amount": "178.00", "currency": "EUR", "payment_token": "tok_visa", "reason": "out of stock: DEMO-LAMP",
@@ -114,15 +114,11 @@ def _summary(cls: type) -> str:
     return _doc(cls).split("\n\n")[0].replace("\n", " ")
 
 
-def contexts() -> list[str]:
-    return [alias for alias in settings.DATABASES if alias != "default"]
-
-
 def document() -> dict:
     """The AsyncAPI 3.0.0 document of the catalog and the subscriptions of this process."""
     schemas: dict[str, dict] = {}
     messages: dict[str, dict] = {}
-    delivered_to: dict[str, list[str]] = {context: [] for context in contexts()}
+    delivered_to: dict[str, list[str]] = {context: [] for context in context_names()}
     for event_type in event_types():
         cls = event_class(event_type)
         schemas[event_type] = object_schema(cls, schemas)

@@ -1,4 +1,4 @@
-"""Take a context offline and back, with Celery's own consumer control.
+"""Take a context offline and back, with Celery's own consumer control; detach and attach.
 
 A context's workers are named `<context>@<host>`, the n-th of a host `<context>@w<n>.<host>`
 (devstack.processes.worker_argv): every worker of a context, on every host, answers.
@@ -13,8 +13,9 @@ import time
 
 from django.conf import settings
 
+from config import routers
 from config.celery import app
-from eventbus import broker
+from eventbus import broker, subscriptions
 
 REPLY_TIMEOUT = 2.0
 _status_cache: tuple[float, dict] = (0.0, {})
@@ -24,8 +25,7 @@ class ControlError(RuntimeError):
     """A control command could not be carried out (unknown context, no worker answered)."""
 
 
-def context_names() -> list[str]:
-    return [alias for alias in settings.DATABASES if alias != "default"]
+context_names = routers.context_names
 
 
 def _check(context: str) -> None:
@@ -106,3 +106,24 @@ def contexts_state() -> list[dict]:
          "queue_depth": depths.get(context, 0)}
         for context in context_names()
     ]
+
+
+def _consume_if_running(context: str, consuming: bool) -> list[str]:
+    try:
+        return _set_consuming(context, consuming)
+    except ControlError:
+        return []  # no worker runs: the subscription alone decides
+
+
+def detach(context: str) -> dict:
+    """Stop routing events to `context` and stop its workers consuming (unlike pause, nothing
+    waits for it in its queue); attach catches it up (eventbus/subscriptions.py)."""
+    row = subscriptions.detach(context)
+    return {"context": context, "workers": _consume_if_running(context, False), **subscriptions.state(row.context)}
+
+
+def attach(context: str) -> dict:
+    """Route events to `context` again, replay what it missed, and let its workers consume.
+    Raises subscriptions.AttachRefused when what it missed is older than the replay window."""
+    subscriptions.attach(context)
+    return {"context": context, "workers": _consume_if_running(context, True), **subscriptions.state(context)}

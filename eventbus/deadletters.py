@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.utils import timezone
+
+from config.routers import context_names
 
 from eventbus import broker, transport
 from eventbus.models import DeadLetter, OutboxMessage
 
 
-def context_aliases() -> list[str]:
-    return [alias for alias in settings.DATABASES if alias != "default"]
-
-
 def list_dead_letters(*, include_retried: bool = False) -> list[dict]:
     result = []
-    for context in context_aliases():
+    for context in context_names():
         rows = DeadLetter.objects.using(context).all()
         if not include_retried:
             rows = rows.filter(retried_at__isnull=True)
@@ -32,10 +29,10 @@ def list_dead_letters(*, include_retried: bool = False) -> list[dict]:
 
 def retry_dead_letters(*, context: str | None = None, ids: list[int] | None = None) -> list[int]:
     """Requeue dead letters (a fresh first try each); returns the ids sent."""
-    if context is not None and context not in context_aliases():
+    if context is not None and context not in context_names():
         raise ValueError(f"unknown context {context!r}")
     retried = []
-    for alias in [context] if context else context_aliases():
+    for alias in [context] if context else context_names():
         rows = DeadLetter.objects.using(alias).filter(retried_at__isnull=True)
         if ids:
             rows = rows.filter(id__in=ids)
@@ -55,7 +52,7 @@ def _unpark(letter: DeadLetter) -> None:
         uuid.UUID(letter.event_id)
     except ValueError:
         return  # not an event any outbox holds
-    if producer in context_aliases():
+    if producer in context_names():
         broker.mark_sent([letter.event_id])
         OutboxMessage.objects.using(producer).filter(event_id=letter.event_id, confirmed_at__isnull=True).update(
             parked_at=None, sent_at=timezone.now())

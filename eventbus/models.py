@@ -59,3 +59,25 @@ class DeadLetter(models.Model):
 
     def __str__(self):
         return f"{self.event_type or '?'} {self.event_id}: {self.error[:60]}"
+
+
+class Subscription(models.Model):
+    """One context's subscription, kept in that context's database: the event types it
+    receives (seeded from its handlers.py) and whether it is attached. The relay routes
+    by it (eventbus/subscriptions.py); detach and attach change it while the system runs."""
+
+    context = models.CharField(max_length=64, unique=True)
+    event_types = models.JSONField(default=list)
+    attached = models.BooleanField(default=True)
+    # Since when events are no longer routed to it (detached), and from when an attach
+    # replays (null: the whole retained log, as for a context attached the first time).
+    detached_at = models.DateTimeField(null=True, blank=True)
+    replay_from = models.DateTimeField(null=True, blank=True)
+    attached_at = models.DateTimeField(null=True, blank=True)
+    replaying = models.BooleanField(default=False)
+    # {producer: the last outbox id the replay sent}, and how many events it sent.
+    replay_cursor = models.JSONField(default=dict)
+    replayed = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.context} {'attached' if self.attached else 'detached'}"

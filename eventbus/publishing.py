@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-
+from config.routers import context_names
 from contracts import Envelope, build_envelope
 from eventbus import tracing
 from eventbus.lineage import current_envelope
@@ -24,7 +23,7 @@ def publish(
     Inside a handler the correlation id and cause default to the event being
     handled. Raises ContractError if the event does not fit the catalog.
     """
-    if context not in settings.DATABASES or context == "default":
+    if context not in context_names():
         raise ValueError(f"unknown context {context!r}")
     cause = current_envelope.get()
     if cause is not None:

@@ -17,6 +17,7 @@ _views: dict[str, Callable[[], dict]] = {}
 _receipt_handlers: list[Callable[[dict], None]] = []
 _sweeps: dict[str, list[Callable[[], int]]] = {}
 _batch_writers: dict[str, Callable[[list, dict], None]] = {}
+_local_views: dict[str, dict] = {}
 
 
 def subscribe(context: str, table: dict[str, Handler | list[Handler]]) -> None:
@@ -38,6 +39,21 @@ def subscribe(context: str, table: dict[str, Handler | list[Handler]]) -> None:
 def register_view(context: str, fn: Callable[[], dict]) -> None:
     """The function that returns `context`'s local view state (JSON-able) for receipts."""
     _views[context] = fn
+
+
+def register_local_view(context: str, *, models: list, fed_by: list[str]) -> None:
+    """`context` keeps a copy of other contexts' data in `models`, written only by its
+    handlers of `fed_by`: `manage.py rebuild_view` can discard it and replay it (eventbus/rebuild.py)."""
+    for event_type in fed_by:
+        event_class(event_type)  # raises ContractError naming an unknown type
+    _local_views[context] = {"models": list(models), "fed_by": list(fed_by)}
+
+
+def local_view(context: str) -> dict:
+    """{"models", "fed_by"} of `context`'s local view; ValueError if it declared none."""
+    if context not in _local_views:
+        raise ValueError(f"{context!r} declares no local view; these do: {', '.join(sorted(_local_views)) or 'none'}")
+    return _local_views[context]
 
 
 def on_receipt(fn: Callable[[dict], None]) -> None:
@@ -78,12 +94,18 @@ def handlers_for(context: str, event_type: str) -> list[Handler]:
 
 
 def subscribers_of(event_type: str) -> list[str]:
-    """Contexts that take `event_type`, in a stable order."""
+    """Contexts that declare `event_type`, in a stable order; the relay routes by the
+    subscriptions seeded from this (eventbus.subscriptions.subscribers_of)."""
     return sorted(
         context
         for context, routes in _subscriptions.items()
         if event_type in routes or ALL_EVENTS in routes
     )
+
+
+def declared_types(context: str) -> list[str]:
+    """What `context` can handle (its handlers.py): seeds its subscription (eventbus/subscriptions.py)."""
+    return list(_subscriptions.get(context, {}))
 
 
 def contexts() -> list[str]:

@@ -22,8 +22,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from eventbus import broker, registry, transport
+from config.routers import context_names
 from contracts.clock import iso
+from eventbus import broker, registry, subscriptions, transport
 from eventbus import tracing
 from eventbus.models import DeadLetter, InboxMessage, OutboxMessage
 
@@ -62,14 +63,14 @@ def _deliver_to(subscribers, envelope: dict) -> str:
 def send_envelope(context: str, envelope: dict) -> bool:
     """The after-commit send of a fresh row, from the envelope in memory (no re-read)."""
     unsent = OutboxMessage.objects.using(context).filter(event_id=envelope["event_id"], sent_at__isnull=True)
-    return _send_and_mark(context, envelope, registry.subscribers_of(envelope["event_type"]), unsent, attempts=1)
+    return _send_and_mark(context, envelope, subscriptions.subscribers_of(envelope["event_type"]), unsent, attempts=1)
 
 
 def send_row(context: str, row: OutboxMessage, subscribers: list[str] | None = None) -> bool:
     """Send one row to `subscribers` (default: all of them); mark it sent. False if the broker refused."""
     this_row = OutboxMessage.objects.using(context).filter(pk=row.pk)
     if _send_and_mark(context, row.envelope,
-                      registry.subscribers_of(row.event_type) if subscribers is None else subscribers,
+                      subscriptions.subscribers_of(row.event_type) if subscribers is None else subscribers,
                       this_row, attempts=row.send_attempts + 1):
         return True
     this_row.update(send_attempts=row.send_attempts + 1)
@@ -135,7 +136,7 @@ def confirm_and_redeliver(context: str, *, older_than: float, redeliver_after: f
         sent_at__lte=now - timedelta(seconds=older_than)), limit)
     if not rows:
         return 0, 0
-    wanted = {row.pk: set(registry.subscribers_of(row.event_type)) for row in rows}
+    wanted = {row.pk: set(subscriptions.subscribers_of(row.event_type)) for row in rows}
     handled: dict[str, set[str]] = {}
     parked: dict[str, set[str]] = {}
     for subscriber in set().union(*wanted.values()):
@@ -188,9 +189,7 @@ def sweep_once() -> dict[str, int]:
     """Send rows left unsent past the grace period, confirm or resend sent ones; per context, rows sent."""
     grace = settings.EVENTFLOW_SWEEP_GRACE
     result = {}
-    for context in settings.DATABASES:
-        if context == "default":
-            continue
+    for context in context_names():
         try:  # one context's database failing must not stop the sweep of the others
             sent = send_pending(context, older_than=grace)
             _, resent = confirm_and_redeliver(context, older_than=grace,

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from config.routers import context_names
 from eventbus.models import DeadLetter, InboxMessage, OutboxMessage
 
 log = logging.getLogger("eventbus.retention")
@@ -74,10 +75,6 @@ def keep_for(model, *, context: str, field: str, setting: str) -> Callable[[], i
     return job
 
 
-def context_aliases() -> list[str]:
-    return [alias for alias in settings.DATABASES if alias != "default"]
-
-
 def prune_bus(context: str) -> dict[str, int]:
     """The bus's own tables in one context's database."""
     return {
@@ -93,7 +90,7 @@ def prune_bus(context: str) -> dict[str, int]:
 def apply() -> dict[str, int]:
     """Apply the whole policy once; each context and job fails alone. Returns rows deleted by name."""
     deleted: dict[str, int] = {}
-    for context in context_aliases():
+    for context in context_names():
         try:
             for table, n in prune_bus(context).items():
                 deleted[f"{context}.{table}"] = n

@@ -117,7 +117,7 @@ class StateCollector:
     """What the bus holds right now, read when Prometheus asks."""
 
     def collect(self):
-        from eventbus import broker, control
+        from eventbus import broker, control, subscriptions
         from eventbus.models import DeadLetter, OutboxMessage
 
         contexts = control.context_names()
@@ -152,6 +152,19 @@ class StateCollector:
                 for state in ("online", "paused", "offline"):
                     consumer.add_metric([context, state], 1 if status.get(context) == state else 0)
             yield consumer
+        try:
+            subscribed = subscriptions.states()
+        except Exception as exc:
+            log.warning("subscriptions unavailable: %s", exc)
+        else:
+            lag = GaugeMetricFamily("eventflow_replay_lag", "Events a subscriber is behind: detached, or replaying "
+                                    "after an attach (0 once caught up)", labels=["context"])
+            attached = GaugeMetricFamily("eventflow_subscription_attached", "1 while events are routed to the context",
+                                         labels=["context"])
+            for context, state in subscribed.items():
+                lag.add_metric([context], state["lag"])
+                attached.add_metric([context], 1 if state["attached"] else 0)
+            yield from (lag, attached)
 
 
 def _forget_dead_processes(directory: Path) -> None:

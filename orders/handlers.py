@@ -1,7 +1,8 @@
 """Orders' subscriptions: event in -> service call. Any delivery order is fine."""
 
-from eventbus import register_sweep, register_view, subscribe
+from eventbus import register_local_view, register_sweep, register_view, subscribe
 from orders import command_flow, selectors, services
+from orders.models import ProductView
 
 
 def on_order_requested(event, envelope):
@@ -42,5 +43,6 @@ subscribe("orders", {
     "PaymentAuthorized": on_payment_authorized,
     "PaymentDeclined": on_payment_declined,
 })
+register_local_view("orders", models=[ProductView], fed_by=["InventoryChanged"])
 register_view("orders", selectors.orders_view)
 register_sweep("orders", command_flow.order_abandoned_reject)

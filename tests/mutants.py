@@ -45,13 +45,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         1, "the relay skips the dashboard for PaymentCaptured, yet marks the row sent and confirmed",
         "eventbus/relay.py",
-        "from eventbus import broker, registry, transport\n",
-        "from eventbus import broker, transport\n"
-        "from eventbus import registry as _registry\n\n\n"
-        "class registry:  # MUTANT 1\n"
+        "from eventbus import broker, registry, subscriptions, transport\n",
+        "from eventbus import broker, registry, transport\n"
+        "from eventbus import subscriptions as _subscriptions\n\n\n"
+        "class subscriptions:  # MUTANT 1\n"
         "    @staticmethod\n"
         "    def subscribers_of(event_type):\n"
-        "        return [s for s in _registry.subscribers_of(event_type)\n"
+        "        return [s for s in _subscriptions.subscribers_of(event_type)\n"
         "                if not (event_type == 'PaymentCaptured' and s == 'dashboard')]\n",
         ("tests/faults/test_flow_faults.py::test_every_message_of_a_flow_delivered_twice",),
     ),

@@ -23,6 +23,7 @@ const FIXED = {
   orders: [395, 330],
   inventory: [640, 80],
   payments: [885, 330],
+  shipping: [140, 100],
 };
 const MAX_DOTS = 6;
 const TRAVEL_MS = 650;
@@ -35,7 +36,7 @@ const QUERIES = new Set(["CheckStock"]);
 // Commands are not in the topology message (it lists event routes): the lanes the lab's
 // flows use are drawn from the start, any other pair gets its lane when first seen.
 const KNOWN_LANES = [["orders", "inventory", "command"], ["orders", "payments", "command"], ["orders", "inventory", "query"]];
-const LANE_BEND = {command: 0, query: 16};
+const LANE_BEND = {command: 0, query: 16, replay: 0};
 const BAD_REPLIES = new Set(["refused", "timeout", "unsent", "expired", "invalid"]);
 
 function setClass(element, value) {
@@ -142,6 +143,10 @@ export class Graph {
   geometry(from, to, twoWay, laneBend = null) {
     const a = this.nodes.get(from), b = this.nodes.get(to);
     if (!a || !b) return null;
+    if (a.kind === "log") { // a replay: from the log straight up into the node
+      const x = b.x - BOX_W / 2 + 24, top = b.y + BOX_H / 2;
+      return {d: `M${x},${LOG_Y - 22} V${top}`, lx: x + 6, ly: (LOG_Y - 22 + top) / 2, anchor: "start", up: false};
+    }
     if (b.kind === "log") {
       const bottom = LOG_Y - 22;
       if (a.y < 200) { // a top-row node drops beside the routes, not through their labels
@@ -367,6 +372,30 @@ export class Graph {
       node.g.dataset.handled = node.handled;
       node.g.dataset.failures = node.failures;
       node.g.classList.toggle("failing", node.failures > 0);
+      this.setSubscription(node, queues.subscriptions?.[name]);
+    }
+  }
+
+  /** Detached: greyed out. Replaying after an attach: tokens stream from the log into it. */
+  setSubscription(node, subscription) {
+    if (!subscription) return;
+    const {attached, replaying, lag = 0} = subscription;
+    node.g.dataset.attached = attached ? "1" : "0";
+    node.g.dataset.lag = String(lag);
+    node.g.classList.toggle("detached", !attached);
+    if (!attached) node.last.textContent = `detached · ${lag} behind`;
+    else if (replaying) node.last.textContent = `replaying · lag ${lag}`;
+    if (!attached || !replaying || !lag) return;
+    const edge = this.lane("dashboard", node.name, "replay");
+    if (!edge) return;
+    edge.path.removeAttribute("marker-start");
+    const now = performance.now();
+    for (let i = 0; i < Math.min(lag, 3); i += 1) { // a token is a few events: a stream, not a count
+      const key = `replay|${node.name}|${now}|${i}`;
+      const token = {key, edge, startedAt: now, doneAt: now + TRAVEL_MS + i * 200, outcome: "ok"};
+      edge.tokens.add(token);
+      edge.activeAt = now;
+      this.inFlight.set(key, token);
     }
   }
 

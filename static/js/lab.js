@@ -1,5 +1,6 @@
 // The lab on `/`: each context's consumer (online / paused / offline) with a pause/resume
-// switch for staff, the stock-check switch, and the events-against-commands comparison.
+// switch for staff, its subscription (attached / replaying / detached) with a detach/attach
+// switch, the stock-check switch, and the events-against-commands comparison.
 //
 // Consumer state comes with the stream's `queues` message; when that is silent (stream
 // down) the panel asks GET /api/contexts/ itself. The switches POST with the CSRF token
@@ -49,7 +50,7 @@ export class Lab {
       const consumer = queues.consumers?.[name];
       const online = queues.online?.[name];
       const state = consumer && consumer !== "unknown" ? consumer : online === true ? "online" : online === false ? "offline" : "unknown";
-      this.show(name, state, queues.depths[name]);
+      this.show(name, state, queues.depths[name], queues.subscriptions?.[name]);
     }
   }
 
@@ -59,7 +60,7 @@ export class Lab {
       for (const ctx of body.contexts || []) {
         if (ctx.name === "dashboard") continue;
         this.show(ctx.name, ctx.consumer && ctx.consumer !== "unknown" ? ctx.consumer
-          : ctx.online === true ? "online" : ctx.online === false ? "offline" : "unknown", ctx.queue_depth);
+          : ctx.online === true ? "online" : ctx.online === false ? "offline" : "unknown", ctx.queue_depth, ctx);
       }
     } catch { /* the stream or the next poll will tell */ }
   }
@@ -71,9 +72,14 @@ export class Lab {
     const button = this.staff
       ? h("button", {type: "button", class: "lab-button", dataset: {context: name}, onclick: () => this.toggle(name)}, "pause")
       : null;
-    const tr = h("tr", {dataset: {context: name, consumer: "unknown"}},
-      h("td", {}, h("strong", {}, name)), h("td", {}, state), depth, h("td", {}, button || ""));
-    const row = {tr, state, depth, button};
+    const link = h("span", {class: "subscription-state"}, "…");
+    const linkButton = this.staff
+      ? h("button", {type: "button", class: "lab-button", dataset: {context: name, link: "detach"}, onclick: () => this.toggleLink(name)}, "detach")
+      : null;
+    const tr = h("tr", {dataset: {context: name, consumer: "unknown", attached: "1"}},
+      h("td", {}, h("strong", {}, name)), h("td", {}, state), depth, h("td", {}, button || ""),
+      h("td", {class: "subscription"}, link, linkButton ? " " : "", linkButton || ""));
+    const row = {tr, state, depth, button, link, linkButton};
     this.rows.set(name, row);
     // Keep the rows in name order whatever order they were first seen in.
     const after = [...this.body.children].find((other) => other.dataset.context > name);
@@ -81,11 +87,52 @@ export class Lab {
     return row;
   }
 
-  show(name, state, depth) {
+  /** Attached or detached (and the replay's lag): eventbus/subscriptions.py via the queues frame or /api/contexts/. */
+  showLink(row, subscription) {
+    if (!subscription || row.linkBusy) return;
+    const {attached, replaying, lag} = subscription;
+    row.tr.dataset.attached = attached ? "1" : "0";
+    row.tr.dataset.lag = String(lag ?? 0);
+    row.link.textContent = !attached ? `detached (${lag ?? 0} behind)` : replaying ? `replaying (lag ${lag ?? 0})` : "attached";
+    row.link.className = `subscription-state ${attached ? (replaying ? "replaying" : "attached") : "detached"}`;
+    if (row.linkButton) {
+      row.linkButton.textContent = attached ? "detach" : "attach";
+      row.linkButton.dataset.link = attached ? "detach" : "attach";
+      row.linkButton.disabled = false;
+    }
+  }
+
+  async toggleLink(name) {
+    const row = this.row(name);
+    const action = row.linkButton.dataset.link;
+    const reply = await this.contextAction(name, row, "linkButton", "linkBusy", action,
+      action === "detach" ? "detaching…" : "attaching…");
+    if (reply) this.showLink(row, reply);
+    else { row.linkButton.disabled = false; row.linkButton.textContent = action; }
+  }
+
+  /** POST a context action from one of its row's buttons: the button says it is busy meanwhile; a refusal shows in the panel. */
+  async contextAction(name, row, button, busy, action, busyText) {
+    row[busy] = true;
+    row[button].disabled = true;
+    row[button].textContent = busyText;
+    this.error.textContent = "";
+    try {
+      return await this.post(`/api/contexts/${encodeURIComponent(name)}/${action}`);
+    } catch (error) {
+      this.error.textContent = error.message;
+      return null;
+    } finally {
+      row[busy] = false;
+    }
+  }
+
+  show(name, state, depth, subscription) {
     const override = this.overrides.get(name);
     if (override && Date.now() < override.until && state !== override.state) state = override.state;
     else this.overrides.delete(name);
     const row = this.row(name);
+    this.showLink(row, subscription);
     row.tr.dataset.consumer = state;
     row.state.textContent = state;
     row.state.className = `consumer-state ${state}`;
@@ -115,21 +162,11 @@ export class Lab {
   async toggle(name) {
     const row = this.row(name);
     const action = row.button.dataset.action || "pause";
-    row.busy = true;
-    row.button.disabled = true;
-    row.button.textContent = action === "pause" ? "pausing…" : "resuming…";
-    this.error.textContent = "";
-    try {
-      const reply = await this.post(`/api/contexts/${encodeURIComponent(name)}/${action}`);
-      const state = reply.consumer || (action === "pause" ? "paused" : "online");
-      this.overrides.set(name, {state, until: Date.now() + OVERRIDE_MS});
-      row.busy = false;
-      this.show(name, state);
-    } catch (error) {
-      row.busy = false;
-      this.error.textContent = error.message;
-      this.show(name, row.tr.dataset.consumer);
-    }
+    const reply = await this.contextAction(name, row, "button", "busy", action, action === "pause" ? "pausing…" : "resuming…");
+    if (!reply) return this.show(name, row.tr.dataset.consumer);
+    const state = reply.consumer || (action === "pause" ? "paused" : "online");
+    this.overrides.set(name, {state, until: Date.now() + OVERRIDE_MS});
+    this.show(name, state);
   }
 
   // --- the stock-check switch ------------------------------------------------------
@@ -176,8 +213,12 @@ export class Lab {
             field.startsWith("latency") ? formatMs(row[field]) : (row[field] ?? "–")))));
       }
     }
+    const d = data.decoupling;
+    const decoupling = d ? h("p", {class: "small", id: "comparison-decoupling", dataset: {context: d.context, replayed: String(d.replayed)}},
+      `added a subscriber (${d.context}): producer changes ${d.producer_changes}, downtime ${d.downtime}, events replayed ${d.replayed}`,
+      h("span", {class: "muted"}, ` · ${d.placed_while_detached} orders placed while it was detached`)) : "";
     clear(panel).append(h("table", {class: "grid comparison", dataset: {orders: String(data.orders ?? 0)}},
       h("thead", {}, h("tr", {}, h("th", {}, "mode"), h("th", {}, "orders"), FIGURES.map(([field, label]) => h("th", {class: "num", title: field.replaceAll("_", " ")}, label)))),
-      body));
+      body), decoupling);
   }
 }

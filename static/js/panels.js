@@ -61,6 +61,7 @@ export class ViewPanels {
     this.renderStock(this.root.querySelector("#panel-stock"));
     this.renderPayments(this.root.querySelector("#panel-payments"));
     this.renderOrders(this.root.querySelector("#panel-orders"));
+    this.renderShipping(this.root.querySelector("#panel-shipping"));
   }
 
   renderStock(panel) {
@@ -111,6 +112,20 @@ export class ViewPanels {
     clear(panel).append(statuses.length
       ? h("table", {class: "grid"}, h("thead", {}, h("tr", {}, h("th", {}, "status"), h("th", {class: "num"}, "count"), h("th", {class: "num"}, "amount"))), body)
       : h("p", {class: "muted small"}, "no payment yet"));
+  }
+
+  renderShipping(panel) {
+    if (!panel) return;
+    const view = this.views.shipping || {};
+    const shipments = Object.entries(view.shipments || {}).slice(-MAX_SKUS);
+    const body = h("tbody");
+    for (const [orderId, shipment] of shipments) {
+      body.append(h("tr", {dataset: {order: orderId}},
+        h("td", {class: "mono"}, orderId), h("td", {}, shipment.status), h("td", {class: "num"}, shipment.total)));
+    }
+    clear(panel).append(shipments.length
+      ? h("table", {class: "grid"}, h("thead", {}, h("tr", {}, h("th", {}, "order"), h("th", {}, "status"), h("th", {class: "num"}, "total"))), body)
+      : h("p", {class: "muted small"}, "no shipment yet"));
   }
 
   renderOrders(panel) {

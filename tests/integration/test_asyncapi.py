@@ -38,7 +38,7 @@ def test_the_document_is_valid_asyncapi_3_and_covers_every_message_and_context_q
     assert not jsonschema.Draft7Validator(OFFICIAL).is_valid(broken)
 
     assert doc["asyncapi"] == "3.0.0"
-    assert set(doc["channels"]) == {"orders", "inventory", "payments", "dashboard"}
+    assert set(doc["channels"]) == {"orders", "inventory", "payments", "shipping", "dashboard"}
     messages = doc["components"]["messages"]
     assert set(messages) == set(event_types()) | set(command_types())
     for name, message in messages.items():

@@ -34,8 +34,9 @@ def test_event_and_command_modes_count_as_designed(stack, live_db, client):
     assert by_events["mode"] == "event" and by_events["status"] == "CONFIRMED"
     # OrderRequested to orders and inventory, PaymentRequested to payments, StockReserved,
     # InventoryChanged (reserve), PaymentAuthorized and InventoryChanged (commit) to orders,
-    # OrderConfirmed to inventory and payments: 9 deliveries, no command, no wait.
-    assert by_events["messages"] == 9 and by_events["commands"] == 0
+    # OrderConfirmed to inventory and payments: 9 deliveries; shipping takes OrderConfirmed
+    # and both InventoryChanged: 12, no command, no wait.
+    assert by_events["messages"] == 12 and by_events["commands"] == 0
     assert by_events["synchronous_waits"] == []
     assert by_events["critical_chain"][0] == "OrderRequested" and by_events["critical_chain"][-1] == "OrderConfirmed"
     assert by_events["hops"] in (2, 3) and by_events["hops"] == len(by_events["critical_chain"]) - 1
@@ -45,9 +46,10 @@ def test_event_and_command_modes_count_as_designed(stack, live_db, client):
     assert [w["command"] for w in by_commands["synchronous_waits"]] == ["ReserveStock", "AuthorizePayment", "CommitStock", "CapturePayment"]
     assert all(w["outcome"] == "ok" and w["wait_ms"] is not None for w in by_commands["synchronous_waits"])
     # 4 commands + 4 replies, plus the facts the owners still publish: StockReserved and two
-    # InventoryChanged and PaymentAuthorized to orders, OrderConfirmed to inventory and payments.
-    assert by_commands["commands"] == 4 and by_commands["replies"] == 4 and by_commands["deliveries"] == 6
-    assert by_commands["messages"] == 14
+    # InventoryChanged and PaymentAuthorized to orders, OrderConfirmed to inventory and payments,
+    # and shipping's three (OrderConfirmed, both InventoryChanged).
+    assert by_commands["commands"] == 4 and by_commands["replies"] == 4 and by_commands["deliveries"] == 9
+    assert by_commands["messages"] == 17
     assert by_commands["hops"] == 8
 
     table = comparison(after_seq=mark)

@@ -58,7 +58,7 @@ def test_staff_pause_and_resume_through_the_api(stack, live_db):
     finally:
         response = client.post("/api/contexts/payments/resume", HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 200 and response.json()["consumer"] == "online"
-    assert client.post("/api/contexts/shipping/pause", HTTP_X_CSRFTOKEN=token).status_code == 404
+    assert client.post("/api/contexts/nowhere/pause", HTTP_X_CSRFTOKEN=token).status_code == 404
     actions = list(ControlAction.objects.using("dashboard").filter(user="operator").values_list("action", flat=True)[:2])
     assert actions == ["resume", "pause"]
 

@@ -83,5 +83,5 @@ def test_connections_do_not_pile_up_under_daphne(monkeypatch):
         finally:
             if daphne is not None:
                 daphne.stop()
-            for alias in ("default", "orders", "inventory", "payments", "dashboard"):
+            for alias in ("default", "orders", "inventory", "payments", "shipping", "dashboard"):
                 conn.execute(f'DROP DATABASE IF EXISTS "{stem}_{alias}" WITH (FORCE)')

@@ -29,7 +29,7 @@ from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.live]
 ROOT = Path(__file__).resolve().parents[2]
-ALIASES = ("default", "orders", "inventory", "payments", "dashboard")
+ALIASES = ("default", "orders", "inventory", "payments", "shipping", "dashboard")
 
 
 def manage(*args: str, env: dict) -> subprocess.CompletedProcess:

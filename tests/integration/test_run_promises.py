@@ -16,7 +16,7 @@ from tests.support.run_stack import RunStack
 pytestmark = [pytest.mark.live]
 
 STOP_ORDER = [
-    "eventflow: stopping orders, inventory, payments, dashboard",
+    "eventflow: stopping orders, inventory, payments, shipping, dashboard",
     "eventflow: stopping daphne",
     "eventflow: stopping sweep",
     "eventflow: stopping Redis",
@@ -51,7 +51,7 @@ def _stops_in_order(tmp_path, sig: int, **env: str) -> None:
     many = env.get("EVENTFLOW_WORKERS") == "2"
     stack = RunStack(tmp_path, **env).start()
     try:
-        queues = ("orders", "inventory", "payments", "dashboard")
+        queues = ("orders", "inventory", "payments", "shipping", "dashboard")
         if many:
             status, contexts = stack.request("/api/contexts/")
             assert status == 200 and {c["name"]: c["consumer"] for c in contexts["contexts"]} == dict.fromkeys(queues, "online")

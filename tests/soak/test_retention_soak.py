@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from config.routers import context_names as contexts  # the one list of contexts
 from django.db import connections
 
 from eventbus import registry
@@ -35,8 +37,6 @@ SHORT_RETENTION = {
 }
 
 
-def contexts() -> list[str]:
-    return [alias for alias in settings.DATABASES if alias != "default"]
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from django.conf import settings
-
+from config.routers import context_names as contexts  # the one list of contexts
 from eventbus.models import DeadLetter, InboxMessage, OutboxMessage
 
 DASHBOARD = "dashboard"
@@ -25,7 +24,7 @@ DASHBOARD = "dashboard"
 EXPECTED_SUBSCRIBERS: dict[str, frozenset[str]] = {
     "OrderRequested": frozenset({"orders", "inventory", DASHBOARD}),
     "PaymentRequested": frozenset({"payments", DASHBOARD}),
-    "InventoryChanged": frozenset({"orders", DASHBOARD}),
+    "InventoryChanged": frozenset({"orders", "shipping", DASHBOARD}),
     "StockReserved": frozenset({"orders", DASHBOARD}),
     "StockReservationFailed": frozenset({"orders", DASHBOARD}),
     "StockReleased": frozenset({DASHBOARD}),
@@ -33,14 +32,13 @@ EXPECTED_SUBSCRIBERS: dict[str, frozenset[str]] = {
     "PaymentDeclined": frozenset({"orders", DASHBOARD}),
     "PaymentCaptured": frozenset({DASHBOARD}),
     "PaymentVoided": frozenset({DASHBOARD}),
-    "OrderConfirmed": frozenset({"inventory", "payments", DASHBOARD}),
-    "OrderRejected": frozenset({"inventory", "payments", DASHBOARD}),
+    "OrderConfirmed": frozenset({"inventory", "payments", "shipping", DASHBOARD}),
+    "OrderRejected": frozenset({"inventory", "payments", "shipping", DASHBOARD}),
+    "ShipmentScheduled": frozenset({DASHBOARD}),
     "ProbePinged": frozenset({"payments", DASHBOARD}),  # the test-only probe context
 }
 
 
-def contexts() -> list[str]:
-    return [alias for alias in settings.DATABASES if alias != "default"]
 
 
 def _last_id(model, ctx: str) -> int:
@@ -131,7 +129,8 @@ def _audit_orders(result: Audit, rows, orders: list[str], placed: list[str]) -> 
         events, status = by_order[str(order_id)], statuses.get(str(order_id))
         decided = events["OrderConfirmed"] + events["OrderRejected"]
         for event_type in ("OrderConfirmed", "OrderRejected", "StockReserved", "StockReservationFailed",
-                           "StockReleased", "PaymentAuthorized", "PaymentDeclined", "PaymentCaptured", "PaymentVoided"):
+                           "StockReleased", "PaymentAuthorized", "PaymentDeclined", "PaymentCaptured", "PaymentVoided",
+                           "ShipmentScheduled"):
             if events[event_type] > 1:
                 result.applied_twice.append(f"{order_id} {event_type} x{events[event_type]}")
         if order_id in placed:  # a replayed order's decision was delivered, not committed here

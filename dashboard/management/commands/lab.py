@@ -18,11 +18,25 @@ from django.core.management.base import BaseCommand, CommandError
 
 from dashboard import metrics, selectors
 from dashboard.models import ControlAction
-from eventbus import control
+from eventbus import broker, control, registry, subscriptions
+
+DASHBOARD = "dashboard"
+
+
+def leaf_subscriber() -> str | None:
+    """A context nobody depends on: it subscribes, and what it publishes only the dashboard
+    takes (found from the routes, so the dashboard names no context it may detach)."""
+    topology = registry.topology()
+    depended_on = {r["producer"] for r in topology["routes"] if r["subscriber"] not in (DASHBOARD, r["producer"])}
+    subscribers = {r["subscriber"] for r in topology["routes"]} - {DASHBOARD}
+    producers = {r["producer"] for r in topology["routes"]}
+    leaves = sorted((subscribers & producers) - depended_on)
+    return leaves[0] if leaves else None
 
 
 class Command(BaseCommand):
-    help = "Run N orders in each mode with everything online, then with inventory paused, then resumed; print the comparison."
+    help = ("Run N orders in each mode with everything online, then with inventory paused, then resumed; then "
+            "detach a subscriber nobody depends on, place orders, attach it and watch it catch up; print the comparison.")
 
     def add_arguments(self, parser):
         parser.add_argument("--orders", type=int, default=5, help="orders per mode and phase (default 5)")
@@ -81,8 +95,31 @@ class Command(BaseCommand):
             ControlAction.objects.using("dashboard").create(context="inventory", action=ControlAction.RESUME, user="lab")
         self.say("\n3) Inventory back: the event-driven orders it missed complete now")
         self.wait_decided(offline_event_ids, wait)
+        self.decoupling_act(sku, orders, wait)
         time.sleep(2)  # the last receipts reach the dashboard
         self.print_table(metrics.comparison(after_seq=mark))
+
+    def decoupling_act(self, sku: str, orders: int, wait: float) -> None:
+        """Detach a subscriber nobody depends on, place orders, attach it and watch it catch up."""
+        leaf = leaf_subscriber()
+        if leaf is None:
+            self.say("\n4) Decoupling: skipped (no context whose events only the dashboard takes)")
+            return
+        self.say(f"\n4) Decoupling: {leaf} detached (no events routed to it), orders placed; nothing else is affected")
+        control.detach(leaf)
+        ControlAction.objects.using("dashboard").create(context=leaf, action=ControlAction.DETACH, user="lab")
+        time.sleep(subscriptions.ROUTES_TTL * 1.5)  # every process routes without it
+        self.wait_decided(self.place_many("event", sku, orders), wait)
+        self.say(f"   {leaf} is {subscriptions.state(leaf)['lag']} events behind; its queue holds "
+                 f"{broker.queue_depths([leaf])[leaf]}")
+        self.say(f"\n5) {leaf} attached: it replays what it missed from the producers' outboxes, then goes on live")
+        control.attach(leaf)
+        ControlAction.objects.using("dashboard").create(context=leaf, action=ControlAction.ATTACH, user="lab")
+        deadline = time.monotonic() + wait
+        while (state := subscriptions.state(leaf))["replaying"] and time.monotonic() < deadline:
+            self.say(f"   replaying: lag {state['lag']}, replayed {state['replayed']}")
+            time.sleep(1)
+        self.say(f"   caught up: lag {state['lag']}, replayed {state['replayed']}")
 
     def say(self, line: str) -> None:
         self.stdout.write(line)
@@ -142,6 +179,10 @@ class Command(BaseCommand):
                 row = parts[scope]
                 cells = "".join(f"{'-' if row[key] is None else row[key]:>11}" for key, _ in columns)
                 self.say(f"{mode:<10}{title:<16}{cells}")
+        decoupled = table.get("decoupling")
+        if decoupled:
+            self.say(f"\nadded a subscriber ({decoupled['context']}): producer changes {decoupled['producer_changes']}, "
+                     f"downtime {decoupled['downtime']}, events replayed {decoupled['replayed']}")
         self.say("\nEvent-driven orders placed while inventory was offline were accepted at once and completed "
                  "after it came back; command-driven ones waited for inventory's reply, timed out and were "
                  "rejected with nothing kept.")

@@ -1,0 +1,7 @@
+"""manage.py attach <context>: see eventbus/subscriptions.py."""
+
+from eventbus.management.commands._subscription import SubscriptionCommand
+
+
+class Command(SubscriptionCommand):
+    action = "attach"

@@ -1,0 +1,5 @@
+import eventbus
+
+
+class ShippingConfig(eventbus.ContextConfig):
+    name = label = database = "shipping"
