@@ -64,14 +64,14 @@ def write_or_fall_back(context: str, batch: list) -> list[str]:
     """Write a batch in one transaction; if that fails, each message alone, so one bad
     message fails alone (a delivery is retried or dead-lettered as in deliver())."""
     try:
-        return [r["outcome"] if r else "ok" for r in ingest.write_batch(context, batch)]
+        return [r["outcome"] if r else "ok" for r in _written(context, batch)]
     except Exception as exc:
         if len(batch) > 1:
             log.warning("%s: batch of %s failed (%s); writing each alone", context, len(batch), exc)
     outcomes = []
     for item in batch:
         try:
-            result = ingest.write_batch(context, [item])[0]
+            result = _written(context, [item])[0]
             outcomes.append(result["outcome"] if result else "ok")
         except Exception as exc:
             if not isinstance(item, ingest.Delivery):  # lost receipts dim the page, never the data
@@ -88,6 +88,15 @@ def write_or_fall_back(context: str, batch: list) -> list[str]:
                 log.warning("%s: receipt for %s not written: %s", context, item.envelope.get("event_id"), again)
             outcomes.append(outcome.outcome)
     return outcomes
+
+
+def _written(context: str, batch: list) -> list:
+    """ingest.write_batch, and each delivery it wrote counted in the metrics like deliver()'s."""
+    results = ingest.write_batch(context, batch)
+    for receipt in results:
+        if receipt:
+            telemetry.delivery_done(receipt)
+    return results
 
 
 def failed(context: str, envelope: dict, exc: Exception, *, sent_at, received_at: str, attempt: int) -> Outcome:
