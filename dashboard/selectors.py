@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
 from urllib.parse import quote
 
 from django.conf import settings
 from django.db.models import Count, Max, Q
 from django.urls import reverse
 
+from contracts.clock import parse_or_none
 from contracts.envelope import trace_id_of
 from dashboard.models import ContextView, LogEntry
 from devstack.processes import worker_names
@@ -27,7 +27,8 @@ ONLINE_WINDOW = 5.0
 # Messages waiting this long with no receipt from the consumer: it is offline.
 OFFLINE_AFTER = 2.0
 
-FINAL_ORDER_EVENTS = {"OrderConfirmed": "CONFIRMED", "OrderRejected": "REJECTED"}
+# The events that decide an order, and the status each gives it.
+DECISIONS = {"OrderConfirmed": "CONFIRMED", "OrderRejected": "REJECTED"}
 
 
 def contexts() -> list[str]:
@@ -154,17 +155,8 @@ def event_detail(event_id: str) -> dict | None:
 # --- an order's trace --------------------------------------------------------------
 
 
-def _time(value) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def _ms(start, end) -> float | None:
-    a, b = _time(start), _time(end)
+    a, b = parse_or_none(start), parse_or_none(end)
     if a is None or b is None:
         return None
     return round((b - a).total_seconds() * 1000, 1)
@@ -205,8 +197,8 @@ def order_state(order_id: str, events: list[LogEntry]) -> dict:
             state["lines"] = payload.get("lines") or []
             if state["status"] == "UNKNOWN":
                 state["status"] = "PENDING"
-        elif e.event_type in FINAL_ORDER_EVENTS:
-            state["status"] = FINAL_ORDER_EVENTS[e.event_type]
+        elif e.event_type in DECISIONS:
+            state["status"] = DECISIONS[e.event_type]
             state["reason"] = payload.get("reason", "")
             if payload.get("total") is not None:
                 state["total"] = payload["total"]
@@ -239,7 +231,7 @@ def trace(order_id: str) -> dict | None:
     for items in receipts.values():
         items.sort(key=lambda m: m["seq"])
     # In the order things happened (the log's order is the order the dashboard heard of them).
-    by_time = sorted(events, key=lambda e: (_time((e.data or {}).get("occurred_at")) or e.recorded_at, e.seq))
+    by_time = sorted(events, key=lambda e: (parse_or_none((e.data or {}).get("occurred_at")) or e.recorded_at, e.seq))
     timeline = [{**e.as_message(), "receipts": receipts.pop(e.event_id, [])} for e in by_time]
     requested = next((e.data for e in by_time if e.event_type == "OrderRequested" and isinstance(e.data, dict)), {})
     return {

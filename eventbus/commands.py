@@ -26,7 +26,7 @@ from celery import shared_task
 
 from config.celery import app
 from contracts import ContractError, command_class
-from contracts.clock import iso, now_iso
+from contracts.clock import iso, now_iso, parse
 from contracts.registry import to_payload, validate_command
 from eventbus import broker, transport
 from eventbus import telemetry, tracing
@@ -74,10 +74,6 @@ def handle_commands(context: str, table: dict[str, Callable[[Any], dict]]) -> No
             raise ContractError(f"{command_type} is owned by {command_class(command_type).owner}, not {context}",
                                 field="command_type")
         _handlers[(context, command_type)] = fn
-
-
-def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _reply_key(command_id: str) -> str:
@@ -168,7 +164,7 @@ def execute(message: dict) -> dict:
     try:
         command = validate_command(message["command_type"], message["payload"])
         owner = command_class(message["command_type"]).owner
-        expires_at = _parse_time(message["expires_at"])
+        expires_at = parse(message["expires_at"])
     except (ContractError, KeyError, ValueError) as exc:
         return {"ok": False, "outcome": "invalid", "reason": f"invalid command: {exc}"}
     fn = _handlers.get((owner, message["command_type"]))
