@@ -25,7 +25,7 @@ import time
 from config.routers import context_names
 from contracts.clock import parse_or_none
 from dashboard.models import ControlAction, LogEntry
-from dashboard.selectors import DECISIONS
+from dashboard.traces import DECISIONS
 from eventbus import subscriptions
 
 DB = "dashboard"

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 from contracts.clock import parse_or_none
 from dashboard import metrics, readcache
 from dashboard.models import LogEntry
-from dashboard.selectors import DECISIONS
+from dashboard.traces import DECISIONS
 
 DB = "dashboard"
 WINDOW_SECONDS = 300
