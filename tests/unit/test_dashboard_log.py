@@ -131,6 +131,8 @@ def test_pages_and_their_static_files_are_served(client):
         response = client.get(url)
         assert response.status_code == 200, url
         assert b'type="module"' in response.content
+    # events-page.js links orders to their trace through the URL the template reversed
+    assert b'data-order-trace-url="/orders/00000000-0000-0000-0000-000000000000/"' in client.get("/events/").content
     script = client.get("/static/js/stream.js")
     assert script.status_code == 200 and b"export class EventStream" in b"".join(script.streaming_content)
     css = client.get("/static/css/eventflow.css")
