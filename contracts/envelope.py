@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from contracts.clock import now_iso
+from contracts.clock import now_iso, parse
 from contracts.registry import ContractError, event_class, to_payload, validate_payload
 
 ENVELOPE_FIELDS = (
@@ -153,7 +152,7 @@ def parse_envelope(data: Any) -> Envelope:
     if not isinstance(data["occurred_at"], str):
         raise ContractError("expected an ISO 8601 string", field="occurred_at")
     try:
-        datetime.fromisoformat(data["occurred_at"].replace("Z", "+00:00"))
+        parse(data["occurred_at"])
     except ValueError:
         raise ContractError(f"not an ISO 8601 time: {data['occurred_at']!r}", field="occurred_at") from None
     try:

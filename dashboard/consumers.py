@@ -23,7 +23,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from dashboard import edges, selectors
+from dashboard import edges, health, log_queries
 from dashboard.privacy import masked, may_see_emails
 from dashboard.services import GROUP
 from eventbus import telemetry
@@ -40,7 +40,7 @@ MAX_SOCKET_BACKLOG = 100
 
 
 _queues_cache: tuple[float, dict] | None = None
-# online / paused / offline as the workers tell it (selectors.consumers asks them, which may
+# online / paused / offline as the workers tell it (health.consumers asks them, which may
 # take up to a second when one is down): refreshed in a thread of its own, never on the tick.
 CONSUMERS_INTERVAL = 2.0
 _consumers: dict = {"at": -CONSUMERS_INTERVAL, "status": {}, "task": None}
@@ -54,7 +54,7 @@ def _refresh_consumers() -> None:
 
     async def ask():
         try:
-            _consumers["status"] = await asyncio.to_thread(selectors.consumers)
+            _consumers["status"] = await asyncio.to_thread(health.consumers)
         except Exception as exc:
             log.warning("consumer status unavailable: %s", exc)
 
@@ -66,8 +66,8 @@ def _queues_message() -> dict:
     global _queues_cache
     now = time.monotonic()
     if _queues_cache is None or now - _queues_cache[0] > QUEUES_INTERVAL / 2:
-        queues = {**selectors.queues(), "consumers": selectors.with_restarts(dict(_consumers["status"]))}
-        _queues_cache = (now, {"type": "queues", "seq": selectors.last_seq(), "queues": queues})
+        queues = {**health.queues(), "consumers": health.with_restarts(dict(_consumers["status"]))}
+        _queues_cache = (now, {"type": "queues", "seq": log_queries.last_seq(), "queues": queues})
     return _queues_cache[1]
 
 
@@ -236,7 +236,7 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         telemetry.websocket_opened(self)
         try:
-            snapshot = await database_sync_to_async(selectors.snapshot)()
+            snapshot = await database_sync_to_async(health.snapshot)()
             await self.send_json(snapshot if self.unmasked else masked(snapshot))
         finally:
             self.ready = True

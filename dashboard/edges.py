@@ -32,7 +32,7 @@ from django.views.decorators.http import require_GET
 
 from dashboard.models import LogEntry
 from dashboard.privacy import for_viewer
-from dashboard.selectors import _ms
+from dashboard.traces import ms_between
 from dashboard.views import _int_param
 from eventbus import registry
 
@@ -171,7 +171,7 @@ class EdgeWindow:
 
 def _latency_ms(published, finished) -> float | None:
     try:
-        return _ms(published, finished)
+        return ms_between(published, finished)
     except TypeError:  # one time with a zone, one without: no latency rather than no figures
         return None
 

@@ -23,12 +23,12 @@ import statistics
 import time
 
 from config.routers import context_names
+from contracts.clock import parse_or_none
 from dashboard.models import ControlAction, LogEntry
-from dashboard.selectors import _time
+from dashboard.traces import DECISIONS
 from eventbus import subscriptions
 
 DB = "dashboard"
-DECISIONS = {"OrderConfirmed": "CONFIRMED", "OrderRejected": "REJECTED"}
 QUERIES = {"CheckStock"}
 MAX_ORDERS = 500
 
@@ -58,19 +58,19 @@ def order_metrics(rows: list[LogEntry]) -> dict | None:
     waits = []
     for command in commands:
         reply = next((r for r in replies if r.event_id == command.event_id), None)
-        issued = _time((command.data or {}).get("published_at"))
-        ended = _time((reply.data or {}).get("finished_at")) if reply else None
+        issued = parse_or_none((command.data or {}).get("published_at"))
+        ended = parse_or_none((reply.data or {}).get("finished_at")) if reply else None
         waits.append({
             "command": command.event_type, "owner": command.context,
             "outcome": reply.outcome if reply else "waiting",
             "wait_ms": round((ended - issued).total_seconds() * 1000, 1) if issued and ended else None,
         })
     starts = [t for t in (
-        _time((requested.data or {}).get("occurred_at")) if requested else None,
-        *[_time((c.data or {}).get("published_at")) for c in commands],
+        parse_or_none((requested.data or {}).get("occurred_at")) if requested else None,
+        *[parse_or_none((c.data or {}).get("published_at")) for c in commands],
     ) if t is not None]
     start = min(starts) if starts else None
-    end = _time((decision.data or {}).get("occurred_at")) if decision else None
+    end = parse_or_none((decision.data or {}).get("occurred_at")) if decision else None
     reason = ((decision.data or {}).get("payload") or {}).get("reason", "") if decision else ""
     timed_out = any(r.outcome in ("timeout", "unsent") for r in replies)  # no answer, whatever the cause
     return {
@@ -134,9 +134,9 @@ def decoupling(orders: list[dict]) -> dict | None:
     if last is None:
         return None
     context, detached, attached = last
-    meanwhile = [o for o in orders if (s := _time(o["started_at"])) and detached <= s.timestamp() <= attached]
+    meanwhile = [o for o in orders if (s := parse_or_none(o["started_at"])) and detached <= s.timestamp() <= attached]
     held = [o for o in meanwhile if o["latency_ms"] is None
-            or _time(o["started_at"]).timestamp() + o["latency_ms"] / 1000 > attached]
+            or parse_or_none(o["started_at"]).timestamp() + o["latency_ms"] / 1000 > attached]
     replayed = subscriptions.states().get(context, {}).get("replayed", 0)
     return {"context": context, "producer_changes": 0, "placed_while_detached": len(meanwhile),
             "downtime": len(held), "replayed": replayed}
@@ -182,7 +182,7 @@ def comparison(*, after_seq: int = 0, limit: int = MAX_ORDERS) -> dict:
     pauses = _paused_intervals()
 
     def offline_during(order: dict) -> list[str]:
-        started = _time(order["started_at"])
+        started = parse_or_none(order["started_at"])
         if started is None:
             return []
         stamp = started.timestamp()

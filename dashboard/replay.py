@@ -24,6 +24,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from contracts.clock import parse
 from dashboard import edges, readcache
 from dashboard.models import LogEntry, ViewChange, ViewCheckpoint
 from dashboard.privacy import for_viewer
@@ -174,7 +175,7 @@ def _moment(raw, name: str) -> datetime:
     if not raw:
         raise ValueError(f"{name} is required (an ISO 8601 time)")
     try:
-        value = datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00").replace(" ", "+"))
+        value = parse(str(raw).strip().replace(" ", "+"))
     except ValueError:
         raise ValueError(f"{name} must be an ISO 8601 time, e.g. 2026-11-27T18:00:00Z") from None
     return value if value.tzinfo is not None else value.replace(tzinfo=dt_timezone.utc)

@@ -18,9 +18,10 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from contracts.clock import parse_or_none
 from dashboard import metrics, readcache
 from dashboard.models import LogEntry
-from dashboard.selectors import _time
+from dashboard.traces import DECISIONS
 
 DB = "dashboard"
 WINDOW_SECONDS = 300
@@ -59,7 +60,7 @@ def series(*, now=None) -> dict:
 
     # Orders decided in the window, timed with the comparison's own rule (dashboard/metrics.py).
     decided = list(LogEntry.objects.using(DB)
-                   .filter(kind=LogEntry.EVENT, event_type__in=list(metrics.DECISIONS), recorded_at__gte=start)
+                   .filter(kind=LogEntry.EVENT, event_type__in=list(DECISIONS), recorded_at__gte=start)
                    .order_by("-seq").values_list("correlation_id", flat=True)[: metrics.MAX_ORDERS])
     flows: dict[str, list[LogEntry]] = {}
     for row in LogEntry.objects.using(DB).filter(correlation_id__in=decided).order_by("seq"):
@@ -67,8 +68,8 @@ def series(*, now=None) -> dict:
     latencies: list[list[float]] = [[] for _ in range(buckets)]
     for rows in flows.values():
         order = metrics.order_metrics(rows)
-        decision = next((r for r in rows if r.kind == LogEntry.EVENT and r.event_type in metrics.DECISIONS), None)
-        when = _time((decision.data or {}).get("occurred_at")) if decision else None
+        decision = next((r for r in rows if r.kind == LogEntry.EVENT and r.event_type in DECISIONS), None)
+        when = parse_or_none((decision.data or {}).get("occurred_at")) if decision else None
         i = index(when) if when else None
         if order and order["latency_ms"] is not None and i is not None:
             latencies[i].append(order["latency_ms"])

@@ -18,7 +18,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from contracts import event_types
-from dashboard import metrics, readcache, selectors
+from dashboard import health, log_queries, metrics, readcache, traces
 from devstack.status import read_down
 from dashboard.privacy import for_viewer, may_see_emails
 from eventbus import broker
@@ -45,7 +45,7 @@ def graph_page(request: HttpRequest):
 def log_page(request: HttpRequest):
     """/events/ : the live event log with filters and the detail of one event."""
     return render(request, "dashboard/events.html", {
-        "page": "events", "event_types": event_types(), "producers": selectors.contexts(),
+        "page": "events", "event_types": event_types(), "producers": health.contexts(),
     })
 
 
@@ -73,7 +73,7 @@ def api_events(request: HttpRequest) -> JsonResponse:
     """GET /api/events/?after_seq=&correlation_id=&event_type=&limit="""
     try:
         after_seq = _int_param(request, "after_seq", default=None, minimum=0)
-        limit = _int_param(request, "limit", default=200, minimum=1, maximum=selectors.MAX_LIMIT)
+        limit = _int_param(request, "limit", default=200, minimum=1, maximum=log_queries.MAX_LIMIT)
     except ValueError as exc:
         return JsonResponse({"errors": {"query": [str(exc)]}}, status=400)
     kind = request.GET.get("kind") or None
@@ -83,7 +83,7 @@ def api_events(request: HttpRequest) -> JsonResponse:
     search_data = may_see_emails(request.user)
 
     def answer() -> dict:
-        items = selectors.entries(
+        items = log_queries.entries(
             after_seq=after_seq,
             correlation_id=request.GET.get("correlation_id") or None,
             event_type=request.GET.get("event_type") or None,
@@ -94,7 +94,7 @@ def api_events(request: HttpRequest) -> JsonResponse:
             limit=limit,
             search_window=settings.EVENTFLOW_SEARCH_WINDOW,
         )
-        return {"items": [entry.as_message() for entry in items], "last_seq": selectors.last_seq()}
+        return {"items": [entry.as_message() for entry in items], "last_seq": log_queries.last_seq()}
 
     if text is None:  # the live stream's refetches: cheap, by index, and must be fresh
         return _json(request, answer())
@@ -105,7 +105,7 @@ def api_events(request: HttpRequest) -> JsonResponse:
 @require_GET
 def api_event_detail(request: HttpRequest, event_id: str) -> JsonResponse:
     """GET /api/events/<event_id>/: the envelope, its receipts, causation chain (root first), what it caused."""
-    detail = selectors.event_detail(event_id)
+    detail = log_queries.event_detail(event_id)
     if detail is None:
         return JsonResponse({"errors": {"event_id": ["not in the log"]}}, status=404)
     return _json(request, detail)
@@ -114,7 +114,7 @@ def api_event_detail(request: HttpRequest, event_id: str) -> JsonResponse:
 @require_GET
 def api_trace(request: HttpRequest, order_id: str) -> JsonResponse:
     """GET /api/traces/<order_id>/: the order's state, timeline with per-hop latency, causation tree."""
-    trace = selectors.trace(order_id)
+    trace = traces.trace(order_id)
     if trace is None:
         return JsonResponse({"errors": {"order_id": ["no event of this order in the log (yet)"]}}, status=404)
     # The lab's figures for this one order: mode, messages, hops, synchronous waits, latency.
@@ -127,7 +127,7 @@ def api_trace(request: HttpRequest, order_id: str) -> JsonResponse:
 @require_GET
 def api_contexts(request: HttpRequest) -> JsonResponse:
     """GET /api/contexts/: queue depth, consumer online (true/false/null) and local view of each context."""
-    return _json(request, readcache.cached(readcache.CONTEXTS, selectors.contexts_state))
+    return _json(request, readcache.cached(readcache.CONTEXTS, health.contexts_state))
 
 
 def _check_databases() -> None:

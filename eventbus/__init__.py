@@ -31,7 +31,7 @@ _LAZY = {
     "register_local_view": "eventbus.registry",
     "register_retention": "eventbus.retention",
     "keep_for": "eventbus.retention",
-    "handle_commands": "eventbus.commands",
+    "handle_commands": "eventbus.registry",
     "send_command": "eventbus.commands",
     "CommandFailed": "eventbus.commands",
     "get_flag": "eventbus.flags",

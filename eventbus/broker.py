@@ -7,25 +7,23 @@ import uuid
 import redis
 from django.conf import settings
 
-_client: redis.Redis | None = None
+_clients: dict[int, redis.Redis] = {}  # one per socket timeout, made on first use
+
+
+def _client(socket_timeout: int) -> redis.Redis:
+    if socket_timeout not in _clients:
+        _clients[socket_timeout] = redis.Redis.from_url(settings.BROKER_URL, socket_timeout=socket_timeout,
+                                                        socket_connect_timeout=2)
+    return _clients[socket_timeout]
 
 
 def client() -> redis.Redis:
-    global _client
-    if _client is None:
-        _client = redis.Redis.from_url(settings.BROKER_URL, socket_timeout=2, socket_connect_timeout=2)
-    return _client
-
-
-_blocking_client: redis.Redis | None = None
+    return _client(2)
 
 
 def blocking_client() -> redis.Redis:
     """A client for blocking reads (a command's reply): its socket waits as long as the read may."""
-    global _blocking_client
-    if _blocking_client is None:
-        _blocking_client = redis.Redis.from_url(settings.BROKER_URL, socket_timeout=600, socket_connect_timeout=2)
-    return _blocking_client
+    return _client(600)
 
 
 def queue_depths(queues: list[str]) -> dict[str, int]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -26,9 +25,9 @@ from celery import shared_task
 
 from config.celery import app
 from contracts import ContractError, command_class
-from contracts.clock import iso, now_iso
+from contracts.clock import iso, now_iso, parse
 from contracts.registry import to_payload, validate_command
-from eventbus import broker, transport
+from eventbus import broker, registry, transport
 from eventbus import telemetry, tracing
 from eventbus.delivery import inbox_transaction
 from eventbus.lineage import current_envelope
@@ -38,9 +37,6 @@ log = logging.getLogger("eventbus.commands")
 
 COMMAND_TASK = "eventbus.command"
 REPLY_TTL = 300  # seconds a reply waits for a sender that may be slow to read it
-
-_handlers: dict[tuple[str, str], Callable[[Any], dict]] = {}
-
 
 class CommandFailed(Exception):
     """No reply came back: the command may or may not have taken effect, so its sender compensates."""
@@ -65,19 +61,6 @@ class CommandUnsent(CommandFailed):
 
 class CommandExpired(Exception):
     """Raised inside the owner's transaction to undo a command whose sender gave up."""
-
-
-def handle_commands(context: str, table: dict[str, Callable[[Any], dict]]) -> None:
-    """Declare `context`'s command handlers: {"ReserveStock": fn}; fn(command) -> reply dict."""
-    for command_type, fn in table.items():
-        if command_class(command_type).owner != context:
-            raise ContractError(f"{command_type} is owned by {command_class(command_type).owner}, not {context}",
-                                field="command_type")
-        _handlers[(context, command_type)] = fn
-
-
-def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _reply_key(command_id: str) -> str:
@@ -168,10 +151,10 @@ def execute(message: dict) -> dict:
     try:
         command = validate_command(message["command_type"], message["payload"])
         owner = command_class(message["command_type"]).owner
-        expires_at = _parse_time(message["expires_at"])
+        expires_at = parse(message["expires_at"])
     except (ContractError, KeyError, ValueError) as exc:
         return {"ok": False, "outcome": "invalid", "reason": f"invalid command: {exc}"}
-    fn = _handlers.get((owner, message["command_type"]))
+    fn = registry.command_handler(owner, message["command_type"])
     if fn is None:
         return {"ok": False, "outcome": "invalid", "reason": f"{owner} has no handler for {message['command_type']}"}
     if datetime.now(timezone.utc) > expires_at:

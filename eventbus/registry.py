@@ -1,12 +1,13 @@
-"""Who subscribes to what. Each context declares its table in its own handlers.py;
-the relay reads this registry and never imports a context."""
+"""Who subscribes to what, and who carries out which command. Each context declares its
+tables in its own handlers.py; the relay and the command transport (eventbus/commands.py)
+read this registry and never import a context."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from contracts import event_class, event_types
+from contracts import ContractError, command_class, event_class, event_types
 
 ALL_EVENTS = "*"
 
@@ -18,6 +19,7 @@ _receipt_handlers: list[Callable[[dict], None]] = []
 _sweeps: dict[str, list[Callable[[], int]]] = {}
 _batch_writers: dict[str, Callable[[list, dict], None]] = {}
 _local_views: dict[str, dict] = {}
+_commands: dict[tuple[str, str], Callable[[Any], dict]] = {}
 
 
 def subscribe(context: str, table: dict[str, Handler | list[Handler]]) -> None:
@@ -34,6 +36,25 @@ def subscribe(context: str, table: dict[str, Handler | list[Handler]]) -> None:
         handlers = handlers if isinstance(handlers, list) else [handlers]
         existing = routes.setdefault(event_type, [])
         existing.extend(h for h in handlers if h not in existing)
+
+
+def handle_commands(context: str, table: dict[str, Callable[[Any], dict]]) -> None:
+    """Declare `context`'s command handlers: {"ReserveStock": fn}; fn(command) -> reply dict.
+    A context may only handle the commands it owns (contracts/commands.py)."""
+    for command_type, fn in table.items():
+        if command_class(command_type).owner != context:
+            raise ContractError(f"{command_type} is owned by {command_class(command_type).owner}, not {context}",
+                                field="command_type")
+        _commands[(context, command_type)] = fn
+
+
+def command_handler(context: str, command_type: str) -> Callable[[Any], dict] | None:
+    return _commands.get((context, command_type))
+
+
+def command_handlers() -> dict[tuple[str, str], Callable[[Any], dict]]:
+    """{(owner, command type): fn} of every context."""
+    return dict(_commands)
 
 
 def register_view(context: str, fn: Callable[[], dict]) -> None:

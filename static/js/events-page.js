@@ -4,7 +4,8 @@ import {EventStream, showConnection} from "./stream.js";
 import {clear, formatMs, getJSON, h, msBetween, pretty, shortId, timeOf} from "./dom.js";
 
 const MAX_ROWS = 200;
-const tbody = document.querySelector("#log-table tbody");
+const table = document.getElementById("log-table");
+const tbody = table.querySelector("tbody");
 const form = document.getElementById("filters");
 const liveSwitch = document.getElementById("live");
 const status = document.getElementById("log-status");
@@ -13,6 +14,11 @@ const rows = new Map(); // event_id -> {tr, chips, receipts: Map(context -> rece
 let missed = 0;
 let selected = null;
 let loading = null;
+
+/** The order's trace page: the template reverses dashboard:order-trace for a placeholder id. */
+function traceUrl(orderId) {
+  return table.dataset.orderTraceUrl.replace(table.dataset.orderPlaceholder, encodeURIComponent(orderId));
+}
 
 function filters() {
   const data = new FormData(form);
@@ -51,7 +57,7 @@ function makeRow(entry) {
     h("td", {class: "mono"}, timeOf(env.occurred_at)),
     h("td", {}, env.event_type),
     h("td", {}, env.producer),
-    h("td", {class: "mono"}, orderId ? h("a", {href: `/orders/${encodeURIComponent(orderId)}/`, onclick: (e) => e.stopPropagation()}, shortId(orderId)) : ""),
+    h("td", {class: "mono"}, orderId ? h("a", {href: traceUrl(orderId), onclick: (e) => e.stopPropagation()}, shortId(orderId)) : ""),
     h("td", {class: "mono", title: env.correlation_id}, shortId(env.correlation_id)),
     h("td", {}, chips));
   tr.addEventListener("click", () => showDetail(env.event_id));
@@ -184,7 +190,7 @@ async function showDetail(eventId) {
         h("span", {class: "muted small"}, ` by ${entry.envelope.producer}`))))
     : h("p", {class: "muted small"}, "nothing (yet)");
   const links = h("div", {class: "links"},
-    orderId ? h("a", {href: `/orders/${encodeURIComponent(orderId)}/`}, "Order trace") : "",
+    orderId ? h("a", {href: traceUrl(orderId)}, "Order trace") : "",
     h("a", {href: `/events/?correlation_id=${encodeURIComponent(env.correlation_id)}`}, "Same flow"),
     data.links.map((link) => h("a", {href: link.href}, link.label)));
   clear(detail).append(

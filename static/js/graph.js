@@ -192,14 +192,7 @@ export class Graph {
       });
       this.labelLayer.append(text);
     }
-    const dots = [];
-    for (let i = 0; i < MAX_DOTS; i += 1) {
-      const dot = s("circle", {class: "dot hidden", r: geo.log ? 3 : 5});
-      this.dotLayer.append(dot);
-      dots.push(dot);
-    }
-    const more = s("text", {class: "edge-more hidden", x: geo.lx, y: geo.ly + (geo.log ? 14 : -16), "text-anchor": "middle"});
-    this.dotLayer.append(more);
+    const {dots, more} = this.dotPool(geo.log ? 3 : 5, geo.lx, geo.ly + (geo.log ? 14 : -16));
     const edge = {key, from: pair.from, to: pair.to, path, length: path.getTotalLength(), labels, dots, more,
       tokens: new Set(), activeAt: 0};
     this.edges.set(key, edge);
@@ -218,18 +211,24 @@ export class Graph {
     this.edgeLayer.append(path);
     const label = s("text", {class: "lane-label", x: geo.lx, y: geo.ly + (style === "query" ? 14 : 0), "text-anchor": geo.anchor});
     this.labelLayer.append(label);
-    const dots = [];
-    for (let i = 0; i < MAX_DOTS; i += 1) {
-      const dot = s("circle", {class: "dot hidden", r: 5});
-      this.dotLayer.append(dot);
-      dots.push(dot);
-    }
-    const more = s("text", {class: "edge-more hidden", x: geo.lx, y: geo.ly - 16, "text-anchor": "middle"});
-    this.dotLayer.append(more);
+    const {dots, more} = this.dotPool(5, geo.lx, geo.ly - 16);
     const edge = {key, from, to, style, path, length: path.getTotalLength(), labels: new Map(), label, dots, more,
       tokens: new Set(), activeAt: 0};
     this.lanes.set(key, edge);
     return edge;
+  }
+
+  /** An edge's or lane's MAX_DOTS hidden dots of radius `r`, and its "+N" counter at (x, y). */
+  dotPool(r, x, y) {
+    const dots = [];
+    for (let i = 0; i < MAX_DOTS; i += 1) {
+      const dot = s("circle", {class: "dot hidden", r});
+      this.dotLayer.append(dot);
+      dots.push(dot);
+    }
+    const more = s("text", {class: "edge-more hidden", x, y, "text-anchor": "middle"});
+    this.dotLayer.append(more);
+    return {dots, more};
   }
 
   // --- stream input ----------------------------------------------------------------
@@ -265,8 +264,7 @@ export class Graph {
       const early = this.early.get(key);
       if (early) { this.early.delete(key); this.complete(token, early, now); }
     }
-    // Bounded: the oldest deliveries in flight give way (their receipt may never come).
-    while (this.inFlight.size > MAX_IN_FLIGHT) this.drop(this.inFlight.values().next().value);
+    this.trimInFlight();
     // An event in the log is its delivery to the dashboard: that row is the dashboard's receipt.
     const key = `${envelope.event_id}|dashboard`;
     const own = this.inFlight.get(key);
@@ -286,10 +284,7 @@ export class Graph {
     const key = `${receipt.event_id}|${receipt.context}`;
     const token = this.inFlight.get(key);
     if (token) this.complete(token, receipt, now);
-    else if (receipt.outcome !== "failed") {
-      this.early.set(key, receipt);
-      while (this.early.size > MAX_EARLY) this.early.delete(this.early.keys().next().value);
-    }
+    else if (receipt.outcome !== "failed") this.keepEarly(key, receipt);
     this.onDelivery(receipt);
   }
 
@@ -308,7 +303,7 @@ export class Graph {
     this.inFlight.set(key, token);
     const early = this.early.get(key);
     if (early) { this.early.delete(key); this.addReply(early, now); }
-    while (this.inFlight.size > MAX_IN_FLIGHT) this.drop(this.inFlight.values().next().value);
+    this.trimInFlight();
   }
 
   /** Its reply (ok / refused / timeout / unsent / expired / invalid): back to the sender, or red where it waited. */
@@ -326,11 +321,19 @@ export class Graph {
       token.edge.path.dataset.lastReply = receipt.outcome; // what the page tells a test (or a curious reader)
       token.outcome = receipt.outcome;
       token.doneAt = now;
-    } else if (!token) {
-      this.early.set(key, receipt);
-      while (this.early.size > MAX_EARLY) this.early.delete(this.early.keys().next().value);
-    }
+    } else if (!token) this.keepEarly(key, receipt);
     this.onDelivery(receipt);
+  }
+
+  /** Bounded: the oldest deliveries in flight give way (their receipt may never come). */
+  trimInFlight() {
+    while (this.inFlight.size > MAX_IN_FLIGHT) this.drop(this.inFlight.values().next().value);
+  }
+
+  /** A receipt (or reply) that came before its event (or command), kept for it; the oldest give way. */
+  keepEarly(key, receipt) {
+    this.early.set(key, receipt);
+    while (this.early.size > MAX_EARLY) this.early.delete(this.early.keys().next().value);
   }
 
   complete(token, receipt, now) {

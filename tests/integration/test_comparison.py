@@ -26,7 +26,7 @@ def settled_metrics(stack, correlation_id):
 
 
 def test_event_and_command_modes_count_as_designed(stack, live_db, client):
-    from dashboard.selectors import last_seq
+    from dashboard.log_queries import last_seq
 
     mark = last_seq()
     sku = seed_products({"A": ("10.00", 50)})["A"]

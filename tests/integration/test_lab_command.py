@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from dashboard.metrics import comparison
-from dashboard.selectors import last_seq
+from dashboard.log_queries import last_seq
 from tests.support.flow import seed_products
 
 pytestmark = [pytest.mark.live]

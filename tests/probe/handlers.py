@@ -4,8 +4,8 @@ import time
 
 from django.db import OperationalError, transaction
 
-from eventbus import broker, commands, subscribe
-from eventbus.commands import handle_commands
+from eventbus import broker, registry, subscribe
+from eventbus.registry import handle_commands
 from tests.probe import events  # noqa: F401  registers ProbePinged in the catalog
 from tests.probe.models import ProbeEffect
 
@@ -79,6 +79,6 @@ def _with_faults(owner: str, command_type: str, carry_out):
     return faulty
 
 
-for (_owner, _command_type), _carry_out in list(commands._handlers.items()):
+for (_owner, _command_type), _carry_out in registry.command_handlers().items():
     if _owner in ("inventory", "payments") and _command_type != "RecordProbe":
-        commands._handlers[(_owner, _command_type)] = _with_faults(_owner, _command_type, _carry_out)
+        handle_commands(_owner, {_command_type: _with_faults(_owner, _command_type, _carry_out)})

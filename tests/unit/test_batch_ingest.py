@@ -52,9 +52,9 @@ def test_a_batch_is_one_ordered_append_and_its_redelivery_a_no_op():
     own = rows[0].own_receipt()
     assert (own["context"], own["outcome"], own["event_id"], own["received_at"]) == (
         "dashboard", "ok", ids[0], "2026-11-27T10:00:00.000000Z")
-    from dashboard import selectors
+    from dashboard import log_queries
 
-    assert [m["receipt"]["context"] for m in selectors.event_detail(ids[0])["receipts"]] == ["dashboard", "payments"]
+    assert [m["receipt"]["context"] for m in log_queries.event_detail(ids[0])["receipts"]] == ["dashboard", "payments"]
     assert InboxMessage.objects.using("dashboard").filter(event_id__in=ids).count() == 2
 
     again = ingest.write_batch("dashboard", batch(envs))

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from contracts import Customer, Line, OrderConfirmed, OrderRequested, PaymentRequested, build_envelope
-from dashboard import selectors, services
+from dashboard import health, log_queries, services, traces
 from dashboard.models import LogEntry
 from dashboard.privacy import mask_email, mask_name, masked
 
@@ -64,16 +64,16 @@ def test_events_are_logged_with_their_order_id():
 
 def test_causation_chain_walks_back_to_the_root():
     _, _, (requested, payment, confirmed) = order_flow()
-    detail = selectors.event_detail(confirmed.event_id)
+    detail = log_queries.event_detail(confirmed.event_id)
     assert [m["envelope"]["event_id"] for m in detail["chain"]] == [requested.event_id, payment.event_id, confirmed.event_id]
     assert [m["receipt"]["context"] for m in detail["receipts"]] == ["payments"]
     assert any(link["href"].startswith("/admin/orders/order/?q=") for link in detail["links"])
-    assert [m["envelope"]["event_id"] for m in selectors.event_detail(requested.event_id)["caused"]] == [payment.event_id]
+    assert [m["envelope"]["event_id"] for m in log_queries.event_detail(requested.event_id)["caused"]] == [payment.event_id]
 
 
 def test_trace_has_state_timeline_latency_and_tree():
     order_id, correlation, (requested, payment, confirmed) = order_flow()
-    trace = selectors.trace(order_id)
+    trace = traces.trace(order_id)
     assert trace["correlation_ids"] == [correlation]
     assert trace["state"]["status"] == "CONFIRMED"
     assert trace["state"]["total"] == "24.00"
@@ -83,7 +83,7 @@ def test_trace_has_state_timeline_latency_and_tree():
     root = trace["tree"][0]
     assert root["event_id"] == requested.event_id
     assert root["children"][0]["children"][0]["event_id"] == confirmed.event_id
-    assert selectors.trace(str(uuid.uuid4())) is None
+    assert traces.trace(str(uuid.uuid4())) is None
 
 
 def test_apis_mask_emails_for_anonymous_and_show_them_to_staff(client):
@@ -131,6 +131,8 @@ def test_pages_and_their_static_files_are_served(client):
         response = client.get(url)
         assert response.status_code == 200, url
         assert b'type="module"' in response.content
+    # events-page.js links orders to their trace through the URL the template reversed
+    assert b'data-order-trace-url="/orders/00000000-0000-0000-0000-000000000000/"' in client.get("/events/").content
     script = client.get("/static/js/stream.js")
     assert script.status_code == 200 and b"export class EventStream" in b"".join(script.streaming_content)
     css = client.get("/static/css/eventflow.css")
@@ -139,11 +141,11 @@ def test_pages_and_their_static_files_are_served(client):
 
 def test_consumer_online_state():
     now = 1000.0
-    assert selectors.consumer_online("t-a", 0, now - 1, now) is True
-    assert selectors.consumer_online("t-a", 0, None, now) is None
-    assert selectors.consumer_online("t-b", 3, None, now) is None  # just started waiting
-    assert selectors.consumer_online("t-b", 3, None, now + selectors.OFFLINE_AFTER) is False
-    assert selectors.consumer_online("t-b", 3, now + 3, now + 3.5) is True
+    assert health.consumer_online("t-a", 0, now - 1, now) is True
+    assert health.consumer_online("t-a", 0, None, now) is None
+    assert health.consumer_online("t-b", 3, None, now) is None  # just started waiting
+    assert health.consumer_online("t-b", 3, None, now + health.OFFLINE_AFTER) is False
+    assert health.consumer_online("t-b", 3, now + 3, now + 3.5) is True
 
 
 def test_admin_shows_the_log_read_only(client):
@@ -169,7 +171,7 @@ def test_a_rejected_order_shows_its_reason():
         OrderRejected(order_id=order_id, reason="payment declined: card declined"),
     ):
         services.log_event(build_envelope(event, producer="orders", correlation_id=correlation))
-    state = selectors.trace(order_id)["state"]
+    state = traces.trace(order_id)["state"]
     assert state["status"] == "REJECTED"
     assert state["reason"] == "payment declined: card declined"
 
@@ -179,7 +181,7 @@ def test_an_order_is_pending_until_it_is_decided():
     services.log_event(build_envelope(
         OrderRequested(order_id=order_id, customer=Customer(name="Cy", email="cy@example.com"),
                        lines=(Line(sku="SKU-3", qty=1),), payment_token="tok_visa"), producer="orders"))
-    assert selectors.trace(order_id)["state"]["status"] == "PENDING"
+    assert traces.trace(order_id)["state"]["status"] == "PENDING"
 
 
 def test_a_context_make_run_is_restarting_is_offline_until_its_worker_is_ready(settings, tmp_path):
@@ -188,11 +190,11 @@ def test_a_context_make_run_is_restarting_is_offline_until_its_worker_is_ready(s
     settings.DATA_DIR = tmp_path
     (tmp_path / ".run").mkdir()
     workers = {"orders": "online", "inventory": "online"}
-    assert selectors.with_restarts(workers) == workers
+    assert health.with_restarts(workers) == workers
     status.write_down(tmp_path, {"inventory": "starting", "redis": "starting"})
-    assert selectors.with_restarts(workers) == {"orders": "online", "inventory": "offline"}
+    assert health.with_restarts(workers) == {"orders": "online", "inventory": "offline"}
     status.clear(tmp_path)
-    assert selectors.with_restarts(workers) == workers
+    assert health.with_restarts(workers) == workers
 
 
 def test_with_two_workers_a_context_is_offline_only_while_both_restart(settings, tmp_path):
@@ -202,6 +204,6 @@ def test_with_two_workers_a_context_is_offline_only_while_both_restart(settings,
     (tmp_path / ".run").mkdir()
     workers = {"orders": "online", "inventory": "online"}
     status.write_down(tmp_path, {"inventory-1": "starting"})
-    assert selectors.with_restarts(workers) == workers  # inventory-2 still consumes
+    assert health.with_restarts(workers) == workers  # inventory-2 still consumes
     status.write_down(tmp_path, {"inventory-1": "starting", "inventory-2": "restarting"})
-    assert selectors.with_restarts(workers) == {"orders": "online", "inventory": "offline"}
+    assert health.with_restarts(workers) == {"orders": "online", "inventory": "offline"}

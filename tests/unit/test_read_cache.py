@@ -7,7 +7,7 @@ import pytest
 from django.core.cache import caches
 from django.test import override_settings
 
-from dashboard import metrics, readcache, selectors
+from dashboard import log_queries, metrics, readcache
 from eventbus import control
 from tests.unit.test_dashboard_log import order_flow
 
@@ -53,7 +53,7 @@ def test_repeated_comparison_requests_compute_it_once(client, monkeypatch):
 
 def test_repeated_text_searches_run_once_and_the_live_refetch_is_never_cached(client, monkeypatch):
     order_id, _, _ = order_flow()
-    searches = counting(monkeypatch, selectors, "entries")
+    searches = counting(monkeypatch, log_queries, "entries")
     for _ in range(5):
         assert len(client.get("/api/events/", {"q": order_id[:13]}).json()["items"]) == 3
     assert len(searches) == 1
@@ -66,11 +66,11 @@ def test_repeated_text_searches_run_once_and_the_live_refetch_is_never_cached(cl
 
 def test_text_search_looks_at_the_newest_entries_only(client):
     old_order, _, _ = order_flow()
-    boundary = selectors.last_seq()
+    boundary = log_queries.last_seq()
     new_order, _, _ = order_flow()
-    window = selectors.last_seq() - boundary  # exactly the newer flow's entries
-    assert selectors.entries(text=old_order) and selectors.entries(text=old_order, search_window=window) == []
-    assert selectors.entries(text=new_order, search_window=window) == selectors.entries(text=new_order)
+    window = log_queries.last_seq() - boundary  # exactly the newer flow's entries
+    assert log_queries.entries(text=old_order) and log_queries.entries(text=old_order, search_window=window) == []
+    assert log_queries.entries(text=new_order, search_window=window) == log_queries.entries(text=new_order)
     with override_settings(EVENTFLOW_SEARCH_WINDOW=window):
         assert client.get("/api/events/", {"q": old_order}).json()["items"] == []
         assert len(client.get("/api/events/", {"q": new_order}).json()["items"]) >= 3

@@ -16,7 +16,7 @@ import urllib.request
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from dashboard import metrics, selectors
+from dashboard import log_queries, metrics
 from dashboard.models import ControlAction
 from eventbus import broker, control, registry, subscriptions
 
@@ -75,7 +75,7 @@ class Command(BaseCommand):
         if control.consumer_status(max_age=0).get("inventory") != "online":
             raise CommandError("inventory's worker is not consuming (paused or stopped): resume it first")
         sku = self.pick_product(needed=orders * 4)
-        mark = selectors.last_seq()
+        mark = log_queries.last_seq()
         self.say(f"Lab: {orders} orders per mode and phase, product {sku}, server {self.url}")
 
         self.say("\n1) Everything online")
