@@ -89,7 +89,10 @@ def test_one_order_is_one_trace_from_the_post_to_order_confirmed_across_processe
     assert chain[0] is post
     published = [s["name"].removeprefix("publish ") for s in chain if s["name"].startswith("publish ")]
     assert published[0] == "OrderRequested" and published[-1] == "OrderConfirmed"
-    assert "PaymentRequested" in published and "PaymentAuthorized" in published
+    # Orders decides on whichever of its two answers arrives last: the chain runs through it.
+    assert published[-2] in ("StockReserved", "PaymentAuthorized"), published
+    if published[-2] == "PaymentAuthorized":
+        assert "PaymentRequested" in published, published
     for span, parent in zip(chain[2:], chain[1:]):
         if span["name"].startswith("deliver "):  # a delivery is the child of the publish its envelope carries
             assert parent["name"] == "publish " + span["name"].split()[1], (parent["name"], span["name"])
@@ -119,9 +122,17 @@ def test_one_order_is_one_trace_from_the_post_to_order_confirmed_across_processe
     })
     assert status == 200 and body["status"] == "CONFIRMED", (status, body)
 
-    def commands_exported():
+    def commands_exported():  # the replies, and every span above them (the web process exports the POST last)
         spans = receiver.snapshot()
-        done = {"reply ReserveStock", "reply AuthorizePayment"} <= {s["name"] for s in spans}
+        by_id = {s["span_id"]: s for s in spans}
+        replies = [s for s in spans if s["name"] in ("reply ReserveStock", "reply AuthorizePayment")]
+
+        def rooted(span):
+            while span is not None and span["parent_id"]:
+                span = by_id.get(span["parent_id"])
+            return span is not None
+
+        done = len({s["name"] for s in replies}) == 2 and all(rooted(s) for s in replies)
         return spans if done else None
 
     spans = wait_for(commands_exported, timeout=120, interval=0.5, message="the spans of the command-driven order")
