@@ -30,7 +30,8 @@ TEST_ENV = {
     "EVENTFLOW_RETRY_BACKOFF": "0.2",
     "EVENTFLOW_SWEEP_GRACE": "1",
     "EVENTFLOW_SWEEP_INTERVAL": "0.5",
-    "EVENTFLOW_COMMAND_TIMEOUT": "2",
+    # 2 s keeps the command tests short; the scale-out phase of .ci/run (20 workers on 2 cores) gives more.
+    "EVENTFLOW_COMMAND_TIMEOUT": os.environ.get("EVENTFLOW_COMMAND_TIMEOUT", "2"),
     "EVENTFLOW_REDELIVER_AFTER": "10",
     "EVENTFLOW_LOG_LEVEL": "WARNING",
     "DJANGO_SETTINGS_MODULE": "config.settings",

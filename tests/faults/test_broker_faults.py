@@ -227,6 +227,6 @@ def test_sigkill_the_inventory_worker_under_a_steady_load_of_orders(stack, live_
     with OrderLoad(skus, rate=5) as load:
         held, moment = kill_while_in_flight(stack, "inventory")
         stack.start_worker("inventory")
-        wait_for(lambda: len(load.probe_ids) >= 20, message="more orders after the new worker started")
+        wait_for(lambda: len(load.probe_ids) >= 20, timeout=90, message="more orders after the new worker started")
     assert_redelivered(held, "inventory", moment)
     orders_settle(stack, mark, load, skus)
