@@ -55,11 +55,15 @@ def register_command(cls: type) -> type:
     return cls
 
 
-def command_class(command_type: str) -> type:
+def _lookup(table: dict[str, type], kind: str, name: str) -> type:
     try:
-        return _COMMANDS[command_type]
+        return table[name]
     except KeyError:
-        raise ContractError(f"unknown command type {command_type!r}", field="command_type") from None
+        raise ContractError(f"unknown {kind} type {name!r}", field=f"{kind}_type") from None
+
+
+def command_class(command_type: str) -> type:
+    return _lookup(_COMMANDS, "command", command_type)
 
 
 def command_types() -> list[str]:
@@ -75,10 +79,7 @@ def validate_command(command_type: str, payload: Any) -> Any:
 
 
 def event_class(event_type: str) -> type:
-    try:
-        return _CATALOG[event_type]
-    except KeyError:
-        raise ContractError(f"unknown event type {event_type!r}", field="event_type") from None
+    return _lookup(_CATALOG, "event", event_type)
 
 
 def event_types() -> list[str]:

@@ -131,20 +131,14 @@ class StateCollector:
             unconfirmed.add_metric([context], rows.filter(sent_at__isnull=False, confirmed_at__isnull=True).count())
             dead.add_metric([context], DeadLetter.objects.using(context).filter(retried_at__isnull=True).count())
         yield from (unsent, unconfirmed, dead)
-        try:
-            depths = broker.queue_depths(contexts)
-        except Exception as exc:  # the scrape still answers; the missing series says the broker is away
-            log.warning("queue depths unavailable: %s", exc)
-        else:
+        depths = _read_or_warn("queue depths", lambda: broker.queue_depths(contexts))
+        if depths is not None:
             depth = GaugeMetricFamily("eventflow_queue_depth", "Messages waiting in a context's queue", labels=["context"])
             for context in contexts:
                 depth.add_metric([context], depths.get(context, 0))
             yield depth
-        try:
-            status = control.consumer_status()
-        except Exception as exc:
-            log.warning("consumer status unavailable: %s", exc)
-        else:
+        status = _read_or_warn("consumer status", control.consumer_status)
+        if status is not None:
             consumer = GaugeMetricFamily(
                 "eventflow_consumer_state", "1 for the state each context's consumer is in (online, paused, offline)",
                 labels=["context", "state"])
@@ -152,11 +146,8 @@ class StateCollector:
                 for state in ("online", "paused", "offline"):
                     consumer.add_metric([context, state], 1 if status.get(context) == state else 0)
             yield consumer
-        try:
-            subscribed = subscriptions.states()
-        except Exception as exc:
-            log.warning("subscriptions unavailable: %s", exc)
-        else:
+        subscribed = _read_or_warn("subscriptions", subscriptions.states)
+        if subscribed is not None:
             lag = GaugeMetricFamily("eventflow_replay_lag", "Events a subscriber is behind: detached, or replaying "
                                     "after an attach (0 once caught up)", labels=["context"])
             attached = GaugeMetricFamily("eventflow_subscription_attached", "1 while events are routed to the context",
@@ -165,6 +156,16 @@ class StateCollector:
                 lag.add_metric([context], state["lag"])
                 attached.add_metric([context], 1 if state["attached"] else 0)
             yield from (lag, attached)
+
+
+def _read_or_warn(what: str, read):
+    """`read()`, or None with a warning when it fails: the scrape still answers, and the
+    missing series says that part (the broker, the workers) is away."""
+    try:
+        return read()
+    except Exception as exc:
+        log.warning("%s unavailable: %s", what, exc)
+        return None
 
 
 def _forget_dead_processes(directory: Path) -> None:
