@@ -42,6 +42,11 @@ class SteadyLoad:
         finally:
             connections.close_all()
 
+    def placed_at_least(self, n: int) -> bool:
+        """Whether `n` were published; fails the test at once with the error if the load stopped on one."""
+        assert not self.errors, f"the load stopped: {self.errors}"
+        return len(self.probe_ids) >= n
+
     def __enter__(self):
         self._thread.start()
         return self
@@ -167,7 +172,7 @@ def test_the_broker_restarted_with_its_data_lost_while_events_flow(stack, live_d
         with SteadyLoad(rate=25) as load:
             broker_loses_the_queue(stack, "payments", at_least=20)
             published = len(load.probe_ids)
-            wait_for(lambda: len(load.probe_ids) >= published + 20, message="more load after the restart")
+            wait_for(lambda: load.placed_at_least(published + 20), message="more load after the restart")
     finally:
         stack.start_worker("payments")
     assert not load.errors
@@ -183,7 +188,7 @@ def test_sigkill_a_worker_under_steady_load_then_start_a_new_one(stack, live_db)
     with SteadyLoad(rate=10, sleep=0.3) as load:
         held, moment = kill_while_in_flight(stack, "payments")
         stack.start_worker("payments")
-        wait_for(lambda: len(load.probe_ids) >= 20, message="more load after the new worker started")
+        wait_for(lambda: load.placed_at_least(20), message="more load after the new worker started")
     assert not load.errors
     assert_redelivered(held, "payments", moment)
     assert_all_applied_once(stack, mark, load.probe_ids)
@@ -215,7 +220,7 @@ def test_orders_flow_through_a_broker_restart_that_lost_its_data(stack, live_db)
         with OrderLoad(skus, rate=5) as load:
             broker_loses_the_queue(stack, "inventory", at_least=5)
             placed = len(load.probe_ids)
-            wait_for(lambda: len(load.probe_ids) >= placed + 10, message="more orders after the restart")
+            wait_for(lambda: load.placed_at_least(placed + 10), message="more orders after the restart")
     finally:
         stack.start_worker("inventory")
     orders_settle(stack, mark, load, skus)
@@ -227,6 +232,6 @@ def test_sigkill_the_inventory_worker_under_a_steady_load_of_orders(stack, live_
     with OrderLoad(skus, rate=5) as load:
         held, moment = kill_while_in_flight(stack, "inventory")
         stack.start_worker("inventory")
-        wait_for(lambda: len(load.probe_ids) >= 20, timeout=90, message="more orders after the new worker started")
+        wait_for(lambda: load.placed_at_least(20), timeout=90, message="more orders after the new worker started")
     assert_redelivered(held, "inventory", moment)
     orders_settle(stack, mark, load, skus)
