@@ -38,6 +38,10 @@ CHANNELS_MAXMEMORY = env_str("EVENTFLOW_CHANNELS_MAXMEMORY", "64mb")
 CHANNELS_POLICY = "allkeys-lru"
 # How long a stop waits for each group (workers finishing their task) before SIGKILL.
 STOP_TIMEOUT = env_float("EVENTFLOW_STOP_TIMEOUT", 10.0)
+# The private broker's name among the children, and how long its clients get to stop when
+# it was restarted (the messages they held come back: a SIGKILL after it loses nothing).
+BROKER = "redis"
+BROKER_CLIENT_STOP_TIMEOUT = 10.0
 
 
 class StopRequested:
@@ -276,6 +280,23 @@ class Healer:
                 self.starting.discard(name)
                 self.health.up(name)
                 say(f"{name} is back")
+                if name == BROKER:
+                    self._restart_broker_clients()
+
+    def _restart_broker_clients(self) -> None:
+        """Start the workers and the sweep afresh on a broker that was restarted. Celery's
+        Redis transport reconnects, but does not always consume again (celery/celery#8030,
+        #8091): a worker that silently stops would stall every flow through its queue. A
+        restart is safe: deliveries are at least once and the inboxes deduplicate."""
+        workers = [name for name in self.stack.worker_names() if self.supervisor.alive(name)]
+        names = workers + (["sweep"] if self.supervisor.alive("sweep") else [])
+        say(f"restarting {len(workers)} worker(s) and the sweep on the restarted broker")
+        for name in names:
+            self.health.set(name, "restarting on the restarted broker")
+        self.supervisor.stop(*names, timeout=BROKER_CLIENT_STOP_TIMEOUT)
+        for name in names:
+            self.supervisor.restart(name)
+            self.starting.add(name)
 
     def _start(self, name: str) -> None:
         self.health.set(name, "starting")
@@ -327,7 +348,7 @@ def main() -> int:
             # Started first: seeding may publish events, and they must reach our
             # private broker, never a Redis that happens to run on this machine.
             broker = RedisServer(data / "redis", logfile=data / ".run" / "redis.log")
-            servers.append(RedisChild("redis", broker))
+            servers.append(RedisChild(BROKER, broker))
             broker.start()
             env["REDIS_URL"] = broker.url
             say(f"Redis {broker.public_url} (pid {broker.pid}, data {broker.data_dir}, "

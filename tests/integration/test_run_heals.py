@@ -73,15 +73,23 @@ def test_sigkill_of_redis_is_healed(run_stack):
         mark = len(run_stack.lines)
         os.kill(old_pid, signal.SIGKILL)
         run_stack.wait_line(r"^eventflow: redis exited with -9; restarting in 0\.5 s \(restart 1\)", start=mark)
+        # Its consumers start afresh on it (a Celery worker may reconnect without consuming again).
+        run_stack.wait_line(r"^eventflow: restarting 5 worker\(s\) and the sweep on the restarted broker", start=mark)
         wait_for(lambda: run_stack.healthz()[0] == 200, timeout=60, interval=0.5, message="/healthz 200 again")
         # The same port and password: the URL manage.py commands read still works.
         assert broker.info("server")["process_id"] != old_pid
         after = run_stack.place_order(sku)
 
-        statuses = wait_for(
-            lambda: (s := run_stack.order_statuses([before, after])) and set(s.values()) <= DECIDED and len(s) == 2 and s,
-            timeout=120, interval=1, message="both orders decided",
-        )
+        try:
+            statuses = wait_for(
+                lambda: (s := run_stack.order_statuses([before, after])) and set(s.values()) <= DECIDED
+                and len(s) == 2 and s,
+                timeout=120, interval=1, message="both orders decided",
+            )
+        except pytest.fail.Exception as failed:
+            pytest.fail(f"{failed}\nstatuses: {run_stack.order_statuses([before, after])}\n"
+                        f"contexts: {run_stack.request('/api/contexts/')}\nthe stack since the kill:\n"
+                        + "\n".join(run_stack.lines[mark:][-80:]))
         assert statuses[after] == "CONFIRMED", statuses
         run_stack.wait_audit_clean()
 

@@ -166,9 +166,15 @@ class RunStack:
         return str(body["order_id"])
 
     def in_stock_sku(self) -> str:
-        status, body = self.request("/api/products/")
-        assert status == 200, body
-        return max(body["products"], key=lambda p: int(p.get("available", 0)))["sku"]
+        """The SKU orders' local view holds most of. That view fills from inventory's events after
+        the stack says it is ready, so on a loaded machine it may take a moment to hold any."""
+        def products():
+            status, body = self.request("/api/products/")
+            assert status == 200, body
+            return body["products"]
+
+        listed = wait_for(products, timeout=120, interval=0.5, message="orders' product view to fill")
+        return max(listed, key=lambda p: int(p.get("available", 0)))["sku"]
 
     # --- the stack's databases, read by a process beside it (as `manage.py shell` would) --
     def django(self, code: str) -> object:
