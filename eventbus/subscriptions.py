@@ -27,7 +27,7 @@ import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -79,9 +79,25 @@ def rows(*, max_age: float = ROUTES_TTL) -> dict[str, Subscription]:
     checked, cached = _cache
     if cached and time.monotonic() - checked < max_age:
         return cached
-    fresh = {context: _row(context) for context in registry.contexts()}
+    contexts = registry.contexts()
+    held = {alias for alias in contexts if connections[alias].connection is not None}
+    try:
+        fresh = {context: _row(context) for context in contexts}
+    finally:
+        _release(set(contexts) - held)
     _cache = (time.monotonic(), fresh)
     return fresh
+
+
+def _release(aliases: set[str]) -> None:
+    """Close the PostgreSQL connections the read of the routes opened. Every process that
+    publishes reads every context's row each ROUTES_TTL; kept open, that would be one
+    server slot per context database in each worker pool process (with 2 workers of 2
+    per context, past PostgreSQL's default max_connections of 100)."""
+    for alias in aliases:
+        connection = connections[alias]
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            connection.close()
 
 
 def forget() -> None:
