@@ -158,3 +158,18 @@ def test_a_reader_by_after_seq_never_misses_an_entry_of_concurrent_writers(live_
     assert len(stored) == writers * batches * per_batch
     missed = sorted(set(stored) - set(seen))
     assert not missed, f"the reader passed {len(missed)} entries before they were visible: {missed[:10]}"
+
+
+def test_reading_the_routes_leaves_no_connection_to_the_other_databases(live_db):
+    """Every publishing process reads each context's subscription row once a second; with
+    several workers per context, keeping those connections open used up PostgreSQL's slots."""
+    from eventbus import registry, subscriptions
+
+    if connections["orders"].vendor != "postgresql":
+        pytest.skip("connection slots are PostgreSQL's concern; SQLite keeps its files open")
+    connections.close_all()
+    Product.objects.using("inventory").exists()  # a worker's own database, open before the read
+    subscriptions.forget()
+    assert set(subscriptions.rows()) == set(registry.contexts())
+    still_open = {alias for alias in registry.contexts() if connections[alias].connection is not None}
+    assert still_open == {"inventory"}
