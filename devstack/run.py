@@ -294,6 +294,8 @@ class Healer:
         for name in names:
             self.health.set(name, "restarting on the restarted broker")
         self.supervisor.stop(*names, timeout=BROKER_CLIENT_STOP_TIMEOUT)
+        if self.stop:
+            return  # a shutdown began meanwhile: start nothing more
         for name in names:
             self.supervisor.restart(name)
             self.starting.add(name)
