@@ -14,6 +14,7 @@ import pytest
 import redis
 from websockets.sync.client import connect
 
+from devstack.processes import CONTEXT_QUEUES
 from tests.support.run_stack import RunStack
 from tests.support.waiting import wait_for
 
@@ -74,7 +75,8 @@ def test_sigkill_of_redis_is_healed(run_stack):
         os.kill(old_pid, signal.SIGKILL)
         run_stack.wait_line(r"^eventflow: redis exited with -9; restarting in 0\.5 s \(restart 1\)", start=mark)
         # Its consumers start afresh on it (a Celery worker may reconnect without consuming again).
-        run_stack.wait_line(r"^eventflow: restarting 5 worker\(s\) and the sweep on the restarted broker", start=mark)
+        run_stack.wait_line(rf"^eventflow: restarting {len(CONTEXT_QUEUES)} worker\(s\) and the sweep on the restarted broker",
+                            start=mark)
         wait_for(lambda: run_stack.healthz()[0] == 200, timeout=60, interval=0.5, message="/healthz 200 again")
         # The same port and password: the URL manage.py commands read still works.
         assert broker.info("server")["process_id"] != old_pid
