@@ -214,7 +214,7 @@ def strategy(task, app, consumer, **kwargs):
 
 def run_batch(context: str, items: list) -> list[str]:
     """In the pool child: write the batch; a message that cannot be written is handled alone."""
-    from eventbus import ingest, tasks, transport
+    from eventbus import ingest, tasks, tracing, transport
     from eventbus.delivery import now_iso
 
     batch = []
@@ -228,4 +228,8 @@ def run_batch(context: str, items: list) -> list[str]:
                                          (args[1] if len(args) > 1 else kwargs.get("views")) or {}))
         else:  # one receipt, from before receipts were coalesced
             batch.append(ingest.Receipts([args[0]] if args else [], {}))
-    return tasks.write_or_fall_back(context, batch)
+    deliveries = [i for i, item in enumerate(batch) if isinstance(item, ingest.Delivery)]
+    with tracing.delivering_batch(context, [batch[i].envelope for i in deliveries]) as outcomes_of_deliveries:
+        outcomes = tasks.write_or_fall_back(context, batch)
+        outcomes_of_deliveries([outcomes[i] for i in deliveries])
+    return outcomes

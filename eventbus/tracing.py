@@ -137,16 +137,42 @@ def traced_delivery(fn):
     def deliver(self, context, envelope, *args, **kwargs):
         if _tracer is None:
             return fn(self, context, envelope, *args, **kwargs)
-        envelope_fields = envelope if isinstance(envelope, dict) else {}
-        with _tracer.start_as_current_span(
-            f"deliver {envelope_fields.get('event_type')} to {context}", context=_parent(envelope_fields),
-            kind=_SpanKind.CONSUMER, attributes={**_event_attributes(envelope_fields), "eventflow.context": context,
-                                                "messaging.operation.type": "process"},
-        ) as span:
+        with _tracer.start_as_current_span(**_delivery_span(context, envelope)) as span:
             outcome = fn(self, context, envelope, *args, **kwargs)
             span.set_attribute("eventflow.outcome", str(outcome))
             return outcome
     return deliver
+
+
+@contextmanager
+def delivering_batch(context: str, envelopes: list):
+    """Around a batch written at once (eventbus/batching.py): a delivery span per envelope, as
+    traced_delivery makes for one, from the batch's start to its end. Yields a function that
+    takes the outcomes, in the envelopes' order."""
+    if _tracer is None:
+        yield _ignore
+        return
+    spans = [_tracer.start_span(**_delivery_span(context, envelope)) for envelope in envelopes]
+
+    def outcomes(values) -> None:
+        for span, outcome in zip(spans, values):
+            span.set_attribute("eventflow.outcome", str(outcome))
+    try:
+        yield outcomes
+    finally:
+        for span in spans:
+            span.end()
+
+
+def _ignore(_values) -> None:
+    pass
+
+
+def _delivery_span(context: str, envelope) -> dict:
+    fields = envelope if isinstance(envelope, dict) else {}
+    return {"name": f"deliver {fields.get('event_type')} to {context}", "context": _parent(fields),
+            "kind": _SpanKind.CONSUMER, "attributes": {**_event_attributes(fields), "eventflow.context": context,
+                                                       "messaging.operation.type": "process"}}
 
 
 def handling(handler):
