@@ -198,8 +198,7 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's consumer, except that a lost broker connection cannot kill the worker in
 # kombu's clean-up of unacked messages (see eventbus/batching.py Consumer).
-# Off with BATCHING (eventbus/tasks.py): see there.
-# CELERY_WORKER_CONSUMER = "eventbus.batching:Consumer"
+CELERY_WORKER_CONSUMER = "eventbus.batching:Consumer"
 # Celery's Django fix-up closes every database connection around every task (a new
 # SQLite connection and its PRAGMAs each time); keep them for this many tasks instead.
 # eventbus.tasks closes one a failed task left unusable.

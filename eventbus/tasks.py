@@ -20,9 +20,9 @@ log = logging.getLogger("eventbus.tasks")
 # With BATCHING set, a batching context's messages skip the task body in a worker:
 # eventbus/batching.py hands what waits to the pool as one job (write_or_fall_back
 # below). None: each delivery and receipts message is its own batch (eventbus/ingest.py).
-# Off again: in the CI run of 2026-11-27 20:17 a worker holding unacked messages did not
-# resume after both Redis servers of `make run` were SIGKILLed (tests/e2e/test_run_heals_browser.py).
-BATCHING = None  # "eventbus.batching:strategy" to switch it on
+# A worker that reconnects to a restarted Redis broker may not consume again (Celery's
+# Redis transport, celery#8030); `make run` restarts its workers then (devstack/run.py).
+BATCHING = "eventbus.batching:strategy"
 STRATEGY = {"Strategy": BATCHING} if BATCHING else {}
 
 
