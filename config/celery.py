@@ -12,7 +12,10 @@ app.autodiscover_tasks(["eventbus"])
 
 
 # Traces (eventbus/tracing.py), only with OTEL_EXPORTER_OTLP_ENDPOINT set: each pool process
-# sets up its own exporter after the fork (the exporter's thread does not survive one).
+# sets up its own exporter after the fork (the exporter's thread does not survive one), and
+# with it Celery's instrumentation (run/<task> spans around its tasks, apply_async/<task> for
+# what it sends). The worker's main process never does: it runs no task body (the dashboard's
+# batching strategy hands its batches to the pool, where delivering_batch makes their spans).
 _worker_name = "worker"
 
 

@@ -9,6 +9,12 @@ The envelope carries the trace: publish() puts the W3C context of its span in th
 (traceparent, tracestate); the relay's send and every delivery start their spans as its
 children, and a handler that publishes does so inside its delivery's span, so the chain
 follows causation. Commands carry the same two fields in their message.
+
+Celery's own instrumentation adds its spans beside these: `apply_async/<task>` where a
+process sends a Celery message (the relay's send, a command), with the W3C context in the
+message's headers, and `run/<task>` around the task in the worker's pool process, that
+publish's child. The project's delivery and execute spans take their parent from the
+envelope or command message, not from the current (Celery) span: both stay in the one trace.
 """
 
 from __future__ import annotations
@@ -21,20 +27,24 @@ _tracer = None  # the SDK's tracer once setup() installed a provider; None = off
 _provider = None
 _propagator = None
 _SpanKind = None
+_celery = None  # Celery's instrumentor while it traces this process's Celery messages
 _NO_FIELDS = nullcontext({})
 
 
 def setup(process: str, *, http: bool = False, exporter=None) -> bool:
     """Install the SDK's tracer provider for this process (named `process`, e.g. "web",
     "worker-orders") when OTEL_EXPORTER_OTLP_ENDPOINT is set; with `http`, trace Django's
-    requests too. Returns whether tracing is on. Call once at process start, after any fork.
+    requests too; Celery's messages, sent and run, always. Returns whether tracing is on. Call
+    once at process start, after any fork (a worker: in each pool process).
     An `exporter` (an SDK SpanExporter) turns it on without the variable: the bench measures
     what tracing costs with one that drops every span."""
-    global _tracer, _provider, _propagator, _SpanKind
+    global _tracer, _provider, _propagator, _SpanKind, _celery
     if _tracer is not None or not (exporter or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
         return _tracer is not None
+    from celery import signals
     from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -56,6 +66,12 @@ def setup(process: str, *, http: bool = False, exporter=None) -> bool:
     _propagator = TraceContextTextMapPropagator()
     _SpanKind = SpanKind
     _tracer = _provider.get_tracer("eventflow")
+    # Every traced process sends Celery messages (web, sweep, workers) and a worker's pool
+    # process runs them: without the sender's apply_async span in the headers, a run span
+    # would start a trace of its own. _register_tasks is connected first, so it runs first.
+    signals.before_task_publish.connect(_register_tasks, weak=False)
+    _celery = CeleryInstrumentor()
+    _celery.instrument(tracer_provider=_provider)
     if http:
         from opentelemetry.instrumentation.django import DjangoInstrumentor
 
@@ -63,6 +79,18 @@ def setup(process: str, *, http: bool = False, exporter=None) -> bool:
         DjangoInstrumentor().instrument(tracer_provider=_provider, excluded_urls=os.environ.get(
             "OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "/healthz,/metrics,/static/"))
     return True
+
+
+def _register_tasks(**_) -> None:
+    """Before this process's first Celery send: the instrumentation keeps its apply_async span
+    open until the message left only for a task registered here, and the web and the sweep send
+    eventflow's tasks by name without importing them (a worker's autodiscovery does). Unknown,
+    the span would end as soon as it began, before the send it stands for."""
+    from celery import signals
+
+    from eventbus import commands, tasks  # noqa: F401  (their @shared_task registers them)
+
+    signals.before_task_publish.disconnect(_register_tasks)
 
 
 def flush() -> None:
@@ -73,7 +101,13 @@ def flush() -> None:
 
 def off() -> None:
     """Stop tracing in this process, as if setup() had not run (the bench's on/off comparison)."""
-    global _tracer, _provider
+    global _tracer, _provider, _celery
+    if _celery is not None:
+        from celery import signals
+
+        _celery.uninstrument()
+        signals.before_task_publish.disconnect(_register_tasks)
+        _celery = None
     if _provider is not None:
         _provider.shutdown()
     _tracer = _provider = None

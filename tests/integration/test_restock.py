@@ -109,10 +109,15 @@ def test_admin_action_restocks_the_selected_demo_products(stack, live_db):
     admin = Client()
     admin.force_login(get_user_model().objects.create_superuser(username=f"admin-{uuid.uuid4().hex[:8]}", password="pw-123456"))
     poster = Product.objects.using("inventory").get(sku=f"{prefix}-POSTER")
+    published = OutboxMessage.objects.using("inventory").filter(event_type="InventoryChanged").count()
     response = admin.post("/admin/inventory/product/", {"action": "restock_demo_catalog", "_selected_action": [poster.pk]},
                           follow=True)
     assert response.status_code == 200 and "1 product(s) restocked" in response.content.decode()
     assert restocks(f"{prefix}-POSTER") == [LEVEL["POSTER"]]
+    # Through inventory's services: the restock is published, and orders' view follows.
+    assert OutboxMessage.objects.using("inventory").filter(event_type="InventoryChanged").count() == published + 1
+    wait_for(lambda: available(f"{prefix}-POSTER") == (LEVEL["POSTER"], LEVEL["POSTER"]), timeout=60,
+             message="the restock in orders' view")
 
 
 def test_staff_restock_with_the_broker_down_says_so_instead_of_failing(stack, live_db):

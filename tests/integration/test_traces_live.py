@@ -11,6 +11,7 @@ from tests.support.waiting import wait_for
 pytestmark = [pytest.mark.live]
 
 TRACE_URL = "http://jaeger.example:16686/trace/{trace_id}"
+PRODUCER = 4  # opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_PRODUCER
 
 
 @pytest.fixture
@@ -113,6 +114,33 @@ def test_one_order_is_one_trace_from_the_post_to_order_confirmed_across_processe
     assert logged["trace_id"] == trace_id
     assert logged["trace_url"] == TRACE_URL.format(trace_id=trace_id)
 
+    # Celery's instrumentation, beside the project's spans: the relay's send hands each delivery
+    # to Celery (apply_async/eventbus.deliver, the send's child, its context in the message's
+    # headers) and the worker's pool process runs it (run/eventbus.deliver, that publish's child).
+    # The delivery spans still hang from the envelope's publish, checked above. (The dashboard
+    # runs its batches outside Celery's task: no run span of its own to expect.)
+    def celery_runs():
+        spans = receiver.snapshot()
+        by_id = {s["span_id"]: s for s in spans}
+        runs = [s for s in spans if s["trace_id"] == trace_id and s["name"] == "run/eventbus.deliver"
+                and by_id.get(s["parent_id"] or "", {}).get("name") == "apply_async/eventbus.deliver"]
+        workers = {s["resource"]["eventflow.process"] for s in runs}
+        return (spans, runs) if {"worker-orders", "worker-inventory", "worker-payments"} <= workers else None
+
+    spans, runs = wait_for(celery_runs, timeout=60, interval=0.5, message="Celery's run spans in the order's trace")
+    by_id = {s["span_id"]: s for s in spans}
+    for run in runs:
+        chain = ancestors(run, by_id)
+        assert chain[0] is post, [s["name"] for s in chain]
+        sent, send = chain[-2], chain[-3]
+        assert sent["kind"] == PRODUCER and sent["attributes"].get("celery.action") == "apply_async"
+        assert send["name"].startswith("send "), [s["name"] for s in chain]
+        assert sent["resource"]["process.pid"] == send["resource"]["process.pid"]
+    # The first hop crosses from the web process: the POST's own send of OrderRequested.
+    first = [run for run in runs if run["resource"]["eventflow.process"] == "worker-orders"
+             and by_id[by_id[run["parent_id"]]["parent_id"]]["name"] == "send OrderRequested"]
+    assert first and {by_id[run["parent_id"]]["resource"]["eventflow.process"] for run in first} == {"web"}
+
     # The command-driven mode: each command's span in the sender (inside the POST), its
     # execution in the owner's worker as that span's child, and the reply inside the execution.
     status, body = traced_stack.request("/api/orders/", {
@@ -144,4 +172,21 @@ def test_one_order_is_one_trace_from_the_post_to_order_confirmed_across_processe
         assert chain[0]["kind"] == SERVER and chain[0]["name"].startswith("POST") and chain[0]["trace_id"] != trace_id
         assert chain[-2]["resource"]["eventflow.process"] == owner
         assert chain[-3]["resource"]["eventflow.process"] == "web"
+
+    # Celery's spans of each command: its send inside the command's span, its run in the owner.
+    def command_runs():
+        spans = receiver.snapshot()
+        by_id = {s["span_id"]: s for s in spans}
+        found = {}
+        for run in (s for s in spans if s["name"] == "run/eventbus.command" and s["parent_id"] in by_id):
+            sent = by_id[run["parent_id"]]
+            command = by_id.get(sent["parent_id"] or "")
+            if sent["name"] == "apply_async/eventbus.command" and command and command["name"].startswith("command "):
+                found[command["name"]] = (run, command)
+        return found if {"command ReserveStock", "command AuthorizePayment"} <= set(found) else None
+
+    found = wait_for(command_runs, timeout=60, interval=0.5, message="Celery's run spans of the commands")
+    for command, owner in (("ReserveStock", "worker-inventory"), ("AuthorizePayment", "worker-payments")):
+        run, sender = found[f"command {command}"]
+        assert run["trace_id"] == sender["trace_id"] and run["resource"]["eventflow.process"] == owner
 
