@@ -11,7 +11,9 @@ its first page has the views and the counters at `start`; every page has up to `
 entries in seq order with the view changes among them, and `next_after_seq` while more
 remain. `&part=frames` answers one frame per second of the edge figures and counters
 (dashboard/edges.py, the window before each second), asked beside the first page so the
-replay starts without waiting for them. A window is at most MAX_SECONDS long. Answers are cached
+replay starts without waiting for them. A window is at most MAX_SECONDS long, and one that
+ended before the oldest entry the log retains gets 400 (every page says `retained_from`;
+`?part=bounds` alone answers it, with `max_seconds`, for the time bar's inputs). Answers are cached
 (a window that is over never changes, except by retention); masked for viewers not staff.
 """
 
@@ -19,14 +21,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone as dt_timezone
 
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Min
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from contracts.clock import parse
 from dashboard import edges, readcache
-from dashboard.models import LogEntry, ViewChange, ViewCheckpoint
+from dashboard.models import ContextView, LogEntry, ViewChange, ViewCheckpoint
 from dashboard.privacy import for_viewer
 from dashboard.services import _merge_rows
 from dashboard.views import _int_param
@@ -47,19 +49,44 @@ def views_at(seq: int) -> dict:
     """Each context's view as of log entry `seq` (its checkpoint before, then the changes after)."""
     contexts = set(ViewChange.objects.using(DB).filter(seq__lte=seq).values_list("context", flat=True).distinct())
     contexts |= set(ViewCheckpoint.objects.using(DB).filter(seq__lte=seq).values_list("context", flat=True).distinct())
-    views = {}
-    for context in sorted(contexts):
-        checkpoint = (ViewCheckpoint.objects.using(DB).filter(context=context, seq__lte=seq)
-                      .order_by("-seq", "-change_id").first())
-        view = dict(checkpoint.view) if checkpoint is not None and isinstance(checkpoint.view, dict) else {}
-        changes = ViewChange.objects.using(DB).filter(context=context, seq__lte=seq)
-        if checkpoint is not None:
-            changes = changes.filter(id__gt=checkpoint.change_id)
-        for rows in changes.order_by("id").values_list("rows", flat=True).iterator():
-            if isinstance(rows, dict):
-                view = _merge_rows(view, rows)
-        views[context] = view
-    return views
+    return {context: fold(context, seq)[0] for context in sorted(contexts)}
+
+
+def fold(context: str, seq: int) -> tuple[dict, int, int]:
+    """(`context`'s view as of log entry `seq`, the seq it was last changed at, the history
+    records folded): its checkpoint before `seq`, then the changes after it."""
+    checkpoint = (ViewCheckpoint.objects.using(DB).filter(context=context, seq__lte=seq)
+                  .order_by("-seq", "-change_id").first())
+    view = dict(checkpoint.view) if checkpoint is not None and isinstance(checkpoint.view, dict) else {}
+    last, folded = (checkpoint.seq, 1) if checkpoint is not None else (0, 0)
+    changes = ViewChange.objects.using(DB).filter(context=context, seq__lte=seq)
+    if checkpoint is not None:
+        changes = changes.filter(id__gt=checkpoint.change_id)
+    for at, rows in changes.order_by("id").values_list("seq", "rows").iterator():
+        if isinstance(rows, dict):
+            view = _merge_rows(view, rows)
+        last, folded = at, folded + 1
+    return view, last, folded
+
+
+def rebuild_view_cache(progress) -> int:
+    """`manage.py rebuild_view dashboard` (eventbus/rebuild.py, registered in handlers.py): the
+    view cache (ContextView), just discarded, written again from the view history as of its
+    latest seq, each context's row as views_merge left it. Returns the history records folded."""
+    contexts = sorted(set(ViewChange.objects.using(DB).values_list("context", flat=True).distinct())
+                      | set(ViewCheckpoint.objects.using(DB).values_list("context", flat=True).distinct()))
+    latest = max(ViewChange.objects.using(DB).order_by("-seq").values_list("seq", flat=True).first() or 0,
+                 ViewCheckpoint.objects.using(DB).order_by("-seq").values_list("seq", flat=True).first() or 0)
+    progress(f"{DB}: the retained view history ({ViewChange.objects.using(DB).count()} changes, "
+             f"{ViewCheckpoint.objects.using(DB).count()} checkpoints) of {len(contexts)} contexts feeds "
+             f"ContextView, up to log entry #{latest}")
+    replayed = 0
+    for index, context in enumerate(contexts, 1):
+        view, last, folded = fold(context, latest)
+        ContextView.objects.using(DB).create(context=context, view=view, seq=last)
+        replayed += folded
+        progress(f"  replayed {index}/{len(contexts)} ({context}: {folded} records)")
+    return replayed
 
 
 def view_history_prune() -> int:
@@ -141,11 +168,18 @@ def frames(start: datetime, end: datetime, to_seq: int, counters: dict) -> list[
 # --- the window ------------------------------------------------------------------------
 
 
+def retained_from() -> datetime | None:
+    """When the oldest entry the log still holds was recorded (retention moves it), None for an empty log."""
+    oldest = LogEntry.objects.using(DB).aggregate(lo=Min("seq"))["lo"]
+    if oldest is None:
+        return None
+    return LogEntry.objects.using(DB).filter(seq=oldest).values_list("recorded_at", flat=True).first()
+
+
 def window_page(start: datetime, end: datetime, *, after_seq: int | None, limit: int) -> dict:
     from_seq = edges.seq_at(start)
     to_seq = edges.seq_at(end) - 1
-    bounds = LogEntry.objects.using(DB).aggregate(lo=Min("seq"), hi=Max("seq"))
-    oldest = LogEntry.objects.using(DB).filter(seq=bounds["lo"]).values_list("recorded_at", flat=True).first()
+    oldest = retained_from()
     lo = max(from_seq - 1, after_seq or 0)
     page = list(LogEntry.objects.using(DB).filter(seq__gt=lo, seq__lte=to_seq).order_by("seq")[:limit])
     page_end = page[-1].seq if len(page) == limit else to_seq
@@ -183,13 +217,17 @@ def _moment(raw, name: str) -> datetime:
 
 def _part(raw):
     if raw not in (None, "", "frames"):
-        raise ValueError("part must be frames (or absent: the entries)")
+        raise ValueError("part must be frames or bounds (or absent: the entries)")
     return raw or None
 
 
 @require_GET
 def api_replay(request: HttpRequest) -> JsonResponse:
     """GET /api/replay/?start=&end=[&after_seq=&limit=]: a past window, paged by seq."""
+    if request.GET.get("part") == "bounds":  # what a window may cover: the time bar's inputs
+        oldest = retained_from()
+        return JsonResponse({"retained_from": oldest.isoformat() if oldest else None,
+                             "now": timezone.now().isoformat(), "max_seconds": MAX_SECONDS})
     errors: dict[str, list[str]] = {}
     values = {}
     for name, parse in (("start", lambda: _moment(request.GET.get("start"), "start")),
@@ -210,6 +248,9 @@ def api_replay(request: HttpRequest) -> JsonResponse:
             errors["end"] = [f"a window is at most {MAX_SECONDS} seconds long"]
         elif start >= now:
             errors["start"] = ["start is in the future"]
+        elif (oldest := retained_from()) is not None and end <= oldest:
+            errors["start"] = [f"the log holds nothing before {oldest.isoformat(timespec='seconds')} "
+                               "(its oldest retained entry): pick a window that ends after it"]
     if errors:
         return JsonResponse({"errors": errors}, status=400)
     end = min(values["end"], timezone.now())

@@ -1,7 +1,9 @@
 // Time travel: the time bar under the graph replays any past window of the log.
 //
 // The strip shows events per second of the last 5 minutes (GET /api/timeseries/); dragging on
-// it picks a window (or "last minute"). GET /api/replay/ gives the views and counters at the
+// it picks a window (or "last minute"). Any older window the log still retains is picked with the
+// from/to inputs (local time; GET /api/replay/?part=bounds says since when the log holds entries,
+// and a window the API refuses shows its 400 message). GET /api/replay/ gives the views and counters at the
 // window's start and the entries paged by seq (the first, small page starts the replay, the
 // others load meanwhile), and beside them (&part=frames) a frame of edge figures and counters
 // per second. The replay clock runs at
@@ -23,6 +25,25 @@ function iso(ms) {
   return new Date(ms).toISOString();
 }
 
+/** A datetime-local input's value (local time, to the second) for a moment. */
+function localInput(ms) {
+  return new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+}
+
+/** getJSON, but a refusal (400) throws the API's own messages. */
+async function askJSON(url) {
+  const response = await fetch(url, {headers: {Accept: "application/json"}, credentials: "same-origin"});
+  if (response.ok) return response.json();
+  let message = `HTTP ${response.status}`;
+  try {
+    const body = await response.json();
+    if (body.errors) message = Object.values(body.errors).flat().join("; ");
+  } catch { /* not JSON: the status says it */ }
+  const error = new Error(message);
+  error.status = response.status;
+  throw error;
+}
+
 export class TimeTravel {
   constructor(root, {graph, panels, edgeMetrics, onLeave = () => {}}) {
     Object.assign(this, {root, graph, panels, edgeMetrics, onLeave});
@@ -32,6 +53,7 @@ export class TimeTravel {
     this.stats = {};
     this.build();
     this.pollStrip();
+    this.readBounds();
     setInterval(() => { if (!this.active) this.pollStrip(); }, POLL_MS);
     requestAnimationFrame((now) => this.tick(now));
   }
@@ -48,12 +70,22 @@ export class TimeTravel {
     this.speedButtons = SPEEDS.map((speed) => button(`${speed}×`, () => this.setSpeed(speed),
       {class: speed === 1 ? "active" : "", dataset: {speed: String(speed)}}));
     this.status = h("span", {id: "timebar-status", class: "muted", dataset: {mode: "live"}}, "live");
+    const time = (id, label) => h("input", {type: "datetime-local", id, step: 1, "aria-label": label});
+    this.startInput = time("replay-start", "start of the window to replay (local time)");
+    this.endInput = time("replay-end", "end of the window to replay (local time)");
+    this.retained = h("span", {id: "timebar-retained", class: "muted"});
+    this.problem = h("span", {id: "timebar-problem", class: "reason", role: "alert"});
+    // novalidate: a window the inputs' bounds rule out goes to the API all the same, which says why (400).
+    const picker = h("form", {class: "timebar-window small", novalidate: true, onsubmit: (event) => { event.preventDefault(); this.replayInputs(); }},
+      "or any older window (local time): from ", this.startInput, " to ", this.endInput,
+      h("button", {type: "submit", id: "replay-window"}, "replay"), this.retained, this.problem);
+    picker.addEventListener("focusin", () => this.readBounds());
     const controls = h("div", {class: "timebar-controls small"},
       button("replay the last minute", () => this.lastMinute(), {id: "replay-last-minute"}),
       this.playButton, button("step", () => this.step(), {id: "replay-step"}), ...this.speedButtons,
       button("back to live", () => this.leave(), {id: "replay-leave"}), this.status);
-    clear(this.root).append(h("p", {class: "muted small"}, "Time travel: drag on the strip to replay a window of the last 5 minutes"),
-      this.strip, controls);
+    clear(this.root).append(h("p", {class: "muted small"}, "Time travel: drag on the strip to replay a window of the last 5 minutes, or pick any older one below"),
+      this.strip, controls, picker);
     this.strip.addEventListener("pointerdown", (event) => this.dragStart(event));
     this.strip.addEventListener("pointermove", (event) => this.dragMove(event));
     this.strip.addEventListener("pointerup", (event) => this.dragEnd(event));
@@ -106,10 +138,42 @@ export class TimeTravel {
   }
 
   showPick(a, b) {
-    const [x1, x2] = [this.xOf(a), this.xOf(b)].sort((x, y) => x - y);
+    if (!this.stripStart) return;
+    const [x1, x2] = [this.xOf(a), this.xOf(b)].map((x) => Math.min(STRIP_W, Math.max(0, x))).sort((x, y) => x - y);
     this.pick.setAttribute("x", x1.toFixed(1));
     this.pick.setAttribute("width", Math.max(1, x2 - x1).toFixed(1));
-    this.pick.setAttribute("visibility", "visible");
+    this.pick.setAttribute("visibility", x2 > 0 && x1 < STRIP_W ? "visible" : "hidden"); // older than the strip: none
+  }
+
+  // --- any window the log retains ------------------------------------------------------
+
+  /** Since when the log holds entries: the inputs' bounds, and the last minute to start from. */
+  async readBounds() {
+    let body;
+    try { body = await getJSON("/api/replay/?part=bounds"); } catch { return; }
+    const now = Date.parse(body.now);
+    for (const input of [this.startInput, this.endInput]) {
+      input.max = localInput(now);
+      if (body.retained_from) input.min = localInput(Date.parse(body.retained_from));
+    }
+    this.retained.textContent = body.retained_from
+      ? `the log holds entries from ${new Date(body.retained_from).toLocaleString()}; at most ${body.max_seconds} s a window`
+      : "the log is empty";
+    if (!this.startInput.value && !this.endInput.value) {
+      this.startInput.value = localInput(now - 60_000);
+      this.endInput.value = localInput(now);
+    }
+  }
+
+  /** Replay the window of the inputs; what the API refuses (reversed, too long, ended before
+   * the log's oldest entry) shows its message. */
+  replayInputs() {
+    const startMs = Date.parse(this.startInput.value), endMs = Date.parse(this.endInput.value);
+    if (Number.isNaN(startMs) || Number.isNaN(endMs)) {
+      this.problem.textContent = "pick both a start and an end";
+      return null;
+    }
+    return this.replay(startMs, endMs);
   }
 
   // --- replay --------------------------------------------------------------------------
@@ -121,18 +185,26 @@ export class TimeTravel {
 
   async replay(startMs, endMs) {
     const asked = performance.now();
-    const token = (this.token = {});
+    const previous = this.token, token = (this.token = {});
     const base = `/api/replay/?start=${encodeURIComponent(iso(startMs))}&end=${encodeURIComponent(iso(endMs))}`;
     this.setStatus("loading the window…", {mode: "loading"});
+    this.problem.textContent = "";
     // The frames (edge figures, counters) come beside a small first page: the replay starts on the page.
     const frames = getJSON(`${base}&part=frames`).catch(() => null);
     let first;
-    try { first = await getJSON(`${base}&limit=${FIRST_PAGE}`); } catch (error) {
-      this.setStatus(`replay failed: ${error.message}`, {mode: this.active ? "replay" : "live"});
+    try { first = await askJSON(`${base}&limit=${FIRST_PAGE}`); } catch (error) {
+      if (this.token !== token) return;
+      this.token = previous; // a replay under way goes on
+      this.problem.textContent = `cannot replay this window: ${error.message}`;
+      if (this.active) this.render();
+      else this.setStatus("live", {mode: "live"});
       return;
     }
     if (this.token !== token) return;
     this.enter();
+    this.showPick(startMs, endMs);
+    this.startInput.value = localInput(startMs);
+    this.endInput.value = localInput(endMs);
     Object.assign(this, {startMs, endMs, clock: startMs, entries: first.entries, changes: first.view_changes,
                          frames: [], next: 0, nextChange: 0, appliedSeq: first.from_seq - 1,
                          complete: first.next_after_seq === null});
@@ -271,9 +343,10 @@ export class TimeTravel {
                    {mode: "replay", seq: String(this.appliedSeq), time: iso(this.clock), playing: this.playing ? "1" : "0",
                     speed: String(this.speed), done: done ? "1" : "0"});
     if (this.stripStart) {
-      const x = this.xOf(this.clock).toFixed(1);
-      this.cursor.setAttribute("x1", x);
-      this.cursor.setAttribute("x2", x);
+      const x = this.xOf(this.clock);
+      this.cursor.setAttribute("x1", x.toFixed(1));
+      this.cursor.setAttribute("x2", x.toFixed(1));
+      this.cursor.setAttribute("visibility", x >= 0 && x <= STRIP_W ? "visible" : "hidden");
     }
   }
 

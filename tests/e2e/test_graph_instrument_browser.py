@@ -85,6 +85,26 @@ WATCH_STOCK_ROW = """(sku) => {
 }"""
 
 
+# The seqs of the entries the time bar hands the graph while replaying, in the order handed.
+RECORD_REPLAYED = """() => {
+  window.__replayed = [];
+  const graph = window.eventflowGraph, original = graph.addEntries.bind(graph);
+  if (graph.recording) return;  // wrapped once; each call starts a new record
+  graph.recording = true;
+  graph.addEntries = (entries) => {
+    if (window.eventflowTimeTravel.active) window.__replayed.push(...entries.map((entry) => entry.seq));
+    return original(entries);
+  };
+}"""
+
+# A moment (ms since the epoch) as a datetime-local input's value, in the page's time zone.
+LOCAL_INPUT = """(ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 19)"""
+
+
+def in_seq_order(seqs: list[int]) -> bool:
+    return bool(seqs) and all(a < b for a, b in zip(seqs, seqs[1:]))
+
+
 def place_by_api(daphne_url: str, sku: str) -> str:
     body = {"customer": {"name": "Grace Hopper", "email": "grace@example.com"}, "lines": [{"sku": sku, "qty": 2}],
             "payment_token": "tok_visa", "mode": "event"}
@@ -106,6 +126,7 @@ def test_time_travel_replays_the_last_minute_with_the_views_as_they_were(context
     from eventbus import control
     from inventory.services import stock_adjust
 
+    began_ms = time.time() * 1000
     graph = open_live(context, f"{daphne_url}/")
     graph.check("#edge-labels-toggle")
     place_order(context, daphne_url, product, name="Ada Lovelace", email="ada@example.com")[0].close()
@@ -135,6 +156,7 @@ def test_time_travel_replays_the_last_minute_with_the_views_as_they_were(context
 
     # Replay the last minute at 4x.
     graph.evaluate(WATCH_STOCK_ROW, product)
+    graph.evaluate(RECORD_REPLAYED)
     graph.click("[data-speed='4']")
     graph.click("#replay-last-minute")
     graph.wait_for_selector("#timebar-status[data-mode=replay]")
@@ -145,9 +167,18 @@ def test_time_travel_replays_the_last_minute_with_the_views_as_they_were(context
     assert graph.get_attribute(f'#panel-stock tr[data-sku="{product}"]', "data-differs") == "1"
     SHOTS.mkdir(parents=True, exist_ok=True)
     graph.screenshot(path=str(SHOTS / "graph-time-travel.png"), full_page=True)
+    before = int(graph.get_attribute("#timebar-status", "data-seq"))
     graph.click("#replay-step")  # one entry on, still paused
+    assert int(graph.get_attribute("#timebar-status", "data-seq")) > before
+    assert graph.get_attribute("#timebar-status", "data-playing") == "0"
+    for speed in ("16", "1", "16"):  # the speed buttons set the replay clock's speed
+        graph.click(f"[data-speed='{speed}']")
+        assert graph.get_attribute("#timebar-status", "data-speed") == speed
+        assert graph.eval_on_selector_all("[data-speed].active", "(buttons) => buttons.map((b) => b.dataset.speed)") == [speed]
     graph.click("#replay-play")
     graph.wait_for_selector("#timebar-status[data-done='1']", timeout=90_000)
+    replayed = graph.evaluate("() => window.__replayed")
+    assert in_seq_order(replayed), replayed  # the tokens were handed to the graph in seq order
     rows = graph.evaluate("() => window.__rows")
     lagging = [seq for seq, differs in rows if differs == "1"]
     # The panel showed orders' view lagging inventory at moments where the log says it did ...
@@ -166,13 +197,38 @@ def test_time_travel_replays_the_last_minute_with_the_views_as_they_were(context
     graph.wait_for_function(f"""() => document.querySelector('#panel-stock tr[data-sku="{product}"]').children[2].textContent === "47" """)
     assert graph.evaluate("() => window.__loaded === performance.timeOrigin")  # the same document
 
-    # A window can also be dragged on the events/s strip.
+    # A window can also be dragged on the events/s strip (its newest minute: the log began with this test).
     box = graph.locator(".timebar-strip").bounding_box()
-    graph.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] / 2)
+    graph.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2)
     graph.mouse.down()
-    graph.mouse.move(box["x"] + box["width"] * 0.95, box["y"] + box["height"] / 2, steps=5)
+    graph.mouse.move(box["x"] + box["width"] * 0.99, box["y"] + box["height"] / 2, steps=5)
     graph.mouse.up()
     graph.wait_for_selector("#timebar-status[data-mode=replay]")
+    graph.click("#replay-leave")
+    graph.wait_for_selector("#timebar-status[data-mode=live]")
+
+    # Any window the log retains, older than the strip too, is picked with the from/to inputs.
+    graph.wait_for_function("() => document.getElementById('timebar-retained').textContent.includes('holds entries from')")
+
+    def pick(start_ms: float, end_ms: float) -> None:
+        graph.fill("#replay-start", graph.evaluate(LOCAL_INPUT, start_ms))
+        graph.fill("#replay-end", graph.evaluate(LOCAL_INPUT, end_ms))
+        graph.click("#replay-window")
+
+    now_ms = time.time() * 1000
+    pick(now_ms - 30_000, now_ms - 60_000)  # reversed: the API's 400, shown
+    graph.wait_for_function("() => document.getElementById('timebar-problem').textContent.includes('end must be after start')")
+    pick(1577836800000, 1577836860000)  # 2020-01-01: long gone from the log
+    graph.wait_for_function("() => document.getElementById('timebar-problem').textContent.includes('holds nothing before')")
+    assert graph.get_attribute("#timebar-status", "data-mode") == "live"
+    graph.evaluate(RECORD_REPLAYED)
+    pick(began_ms - 2000, time.time() * 1000)  # this test's whole window, the order and the lag in it
+    graph.wait_for_selector("#timebar-status[data-mode=replay]")
+    assert graph.text_content("#timebar-problem") == ""
+    graph.click("[data-speed='16']")
+    graph.wait_for_selector("#timebar-status[data-done='1']", timeout=90_000)
+    replayed = graph.evaluate("() => window.__replayed")
+    assert in_seq_order(replayed) and max(replayed) >= max(seq for seq, _ in rows), replayed
     graph.click("#replay-leave")
     graph.wait_for_selector("#timebar-status[data-mode=live]")
     assert not context.errors, context.errors

@@ -234,3 +234,32 @@ def test_staff_see_emails_and_anonymous_viewers_do_not(stack, live_db, daphne_ur
 
     assert email_seen(staff) == "jane.staff@example.com"
     assert email_seen(anonymous) == "j***@example.com"
+
+
+def test_edge_figures_ride_the_socket_about_once_a_second_not_once_per_event(stack, live_db, daphne_url, ws_origin):
+    """With events flowing, the `edges` messages over 5 s: about one a second (the queues
+    tick), far fewer than the entries of the same seconds."""
+    with connect(ws_url(daphne_url), origin=ws_origin, open_timeout=10, max_size=None) as ws:
+        json.loads(ws.recv(timeout=10))  # the snapshot
+        publisher = BackgroundPublisher(400)
+        started, entries, figures = None, 0, 0
+        deadline = time.monotonic() + 90
+        while started is None or time.monotonic() - started < 5:
+            assert time.monotonic() < deadline, "no events reached the socket"
+            try:
+                frame = json.loads(ws.recv(timeout=1))
+            except TimeoutError:
+                continue
+            items = frame["items"] if frame["type"] == "batch" else [frame]
+            if started is None:
+                if not any(item["type"] == "event" for item in items):
+                    continue
+                started = time.monotonic()  # count from the first event on
+            elif time.monotonic() - started >= 5:
+                break
+            entries += sum(item["type"] in ("event", "receipt") for item in items)
+            figures += sum(item["type"] == "edges" for item in items)
+        wait_for(publisher.done, timeout=120, message="the publisher finished")
+    print(f"\n{figures} edges messages beside {entries} entries in 5 s")
+    assert entries > 8, entries  # busier than the figures: one message per event would show here
+    assert 3 <= figures <= 8, (figures, entries)

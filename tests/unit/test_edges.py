@@ -130,3 +130,26 @@ def test_api_edges_answers_per_edge_and_refuses_bad_parameters(client):
         response = client.get(f"/api/edges/?{bad}")
         assert response.status_code == 400, bad
         assert "errors" in response.json()
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_the_live_message_carries_each_nodes_backlog_from_the_queue_depths():
+    message = edges.live_message({"orders": 3, "inventory": 0, "payments": 12})
+    assert message["type"] == "edges" and "edges" in message
+    nodes = message["nodes"]
+    assert (nodes["orders"]["backlog"], nodes["inventory"]["backlog"], nodes["payments"]["backlog"]) == (3, 0, 12)
+    assert {"handled_per_s", "failed_per_s"} <= set(nodes["payments"])  # a node with no traffic has its rates too
+    assert all("backlog" not in figures for figures in edges.live_message()["nodes"].values())  # no depths, no backlog
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_last_failures_lists_a_failed_receipt_of_the_edge_newest_first():
+    base = {"event_type": "OrderConfirmed", "producer": "orders", "correlation_id": str(uuid.uuid4()), "attempt": 1}
+    failed_id, ok_id = str(uuid.uuid4()), str(uuid.uuid4())
+    services.log_receipt({**base, "event_id": ok_id, "context": "inventory", "outcome": "ok"})
+    services.log_receipt({**base, "event_id": failed_id, "context": "inventory", "outcome": "failed", "error": "boom"})
+    failures = edges.last_failures(producer="orders", subscriber="inventory")
+    assert failures and failures[0]["event_id"] == failed_id
+    assert (failures[0]["outcome"], failures[0]["error"], failures[0]["context"]) == ("failed", "boom", "inventory")
+    assert ok_id not in {f["event_id"] for f in failures}
+    assert failed_id not in {f["event_id"] for f in edges.last_failures(producer="orders", subscriber="payments")}

@@ -4,11 +4,16 @@ the context reported at seq N, with checkpoints or without, and after the histor
 from __future__ import annotations
 
 import random
+import time
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.core.cache import caches
+from django.test import override_settings
+from django.utils import timezone
 
-from dashboard import replay, services
+from dashboard import readcache, replay, services
 from dashboard.models import ContextView, LogEntry, ViewChange, ViewCheckpoint
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -82,3 +87,40 @@ def test_counters_at_a_moment_count_as_the_live_tally_does():
     services.log_batch([("receipt", receipt("orders"))])
     assert replay.counters_at(seq) == {"handled": {"orders": 1}, "failures": {"payments": 1}}
     assert replay.counters_at(seq + 1)["handled"] == {"orders": 2}
+
+
+def test_a_window_that_ended_in_the_past_is_computed_once_then_served_from_the_cache(client, monkeypatch):
+    services.log_batch([("receipt", receipt("orders"))])
+    # Held by the log: its oldest entry is older than the window (what the answer holds is not the point here).
+    oldest = LogEntry.objects.using("dashboard").order_by("seq").first()
+    LogEntry.objects.using("dashboard").filter(seq=oldest.seq).update(recorded_at=timezone.now() - timedelta(minutes=5))
+    calls, real = [], replay.window_page
+    monkeypatch.setattr(replay, "window_page", lambda *a, **k: calls.append(1) or real(*a, **k))
+    end = timezone.now() - timedelta(seconds=replay.SETTLED_AFTER + 5)
+    query = {"start": (end - timedelta(seconds=30)).isoformat(), "end": end.isoformat()}
+    caches[readcache.CACHE].clear()
+    # The reads cache keeps an answer 50 ms; a settled window is kept SETTLED_CACHE_SECONDS.
+    with override_settings(EVENTFLOW_READ_CACHE_SECONDS=0.05):
+        first = client.get("/api/replay/", query)
+        time.sleep(0.2)
+        second = client.get("/api/replay/", query)
+    caches[readcache.CACHE].clear()
+    assert first.status_code == second.status_code == 200, first.json()
+    assert first.json() == second.json()
+    assert len(calls) == 1
+
+
+def test_a_window_the_log_no_longer_holds_gets_400_and_the_bounds_say_since_when(client):
+    services.log_batch([("receipt", receipt("orders"))])
+    newest = LogEntry.objects.using("dashboard").order_by("-seq").first()
+    bounds = client.get("/api/replay/", {"part": "bounds"}).json()
+    assert bounds["max_seconds"] == replay.MAX_SECONDS
+    assert bounds["retained_from"] == replay.retained_from().isoformat()
+    assert replay.retained_from() <= newest.recorded_at
+    response = client.get("/api/replay/", {"start": "2020-01-01T00:00:00Z", "end": "2020-01-01T00:01:00Z"})
+    assert response.status_code == 400
+    assert "holds nothing before" in response.json()["errors"]["start"][0]
+    # A window that ends after the oldest entry is served, even if it starts before it.
+    end = newest.recorded_at + timedelta(milliseconds=1)
+    response = client.get("/api/replay/", {"start": (end - timedelta(seconds=600)).isoformat(), "end": end.isoformat()})
+    assert response.status_code == 200 and response.json()["to_seq"] >= newest.seq
