@@ -8,7 +8,8 @@ API only", pyproject.toml):
     register_view(context, fn)                          the context's local view state
     lock_key(using, key)                                one writer per key until the commit
     register_sweep(context, fn)                         a job the relay sweep runs
-    register_local_view(context, *, models, fed_by)     its copy of others' data (rebuild_view)
+    register_local_view(context, *, models, fed_by | refill, lock=None)
+                                                        its copy of others' data (rebuild_view)
     register_retention(context, fn), keep_for(...)      what retention deletes
     handle_commands(context, {"Command": fn}), send_command(...), CommandFailed
     get_flag(name)                                      a runtime switch

@@ -62,16 +62,23 @@ def register_view(context: str, fn: Callable[[], dict]) -> None:
     _views[context] = fn
 
 
-def register_local_view(context: str, *, models: list, fed_by: list[str]) -> None:
+def register_local_view(context: str, *, models: list, fed_by: list[str] = (),
+                        refill: Callable[[Callable[[str], None]], int] | None = None, lock: str | None = None) -> None:
     """`context` keeps a copy of other contexts' data in `models`, written only by its
-    handlers of `fed_by`: `manage.py rebuild_view` can discard it and replay it (eventbus/rebuild.py)."""
+    handlers of `fed_by`: `manage.py rebuild_view` can discard it and replay it (eventbus/rebuild.py).
+    A view fed by something else than events (the dashboard's, by the receipts' view rows)
+    gives `refill(progress) -> records replayed` instead: called in the rebuild's transaction once
+    the rows are gone, it writes them again from its own log. `lock`: the key (`lock_key`) its
+    writers hold; the rebuild holds it from before its snapshot until the swap."""
+    if bool(fed_by) == (refill is not None):
+        raise ValueError(f"{context}: a local view is fed either by events (fed_by) or by a refill, one of them")
     for event_type in fed_by:
         event_class(event_type)  # raises ContractError naming an unknown type
-    _local_views[context] = {"models": list(models), "fed_by": list(fed_by)}
+    _local_views[context] = {"models": list(models), "fed_by": list(fed_by), "refill": refill, "lock": lock}
 
 
 def local_view(context: str) -> dict:
-    """{"models", "fed_by"} of `context`'s local view; ValueError if it declared none."""
+    """{"models", "fed_by", "refill", "lock"} of `context`'s local view; ValueError if it declared none."""
     if context not in _local_views:
         raise ValueError(f"{context!r} declares no local view; these do: {', '.join(sorted(_local_views)) or 'none'}")
     return _local_views[context]

@@ -7,7 +7,8 @@ from eventbus import rebuild
 
 class Command(BaseCommand):
     help = ("Discard a context's local view (its copy of other contexts' data) and rebuild it by replaying "
-            "the retained events that feed it; reads see the old view until the swap.")
+            "the retained events that feed it (the dashboard's view cache: its view history); reads see the old "
+            "view until the swap.")
 
     def add_arguments(self, parser):
         parser.add_argument("context")
@@ -19,5 +20,5 @@ class Command(BaseCommand):
             result = rebuild.rebuild(context, force=force, progress=self.stdout.write)
         except (ValueError, rebuild.RebuildDiffers) as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"rebuilt {context}: {result['replayed']} events replayed, {result['rows']} rows, "
+        self.stdout.write(f"rebuilt {context}: {result['replayed']} {result['unit']} replayed, {result['rows']} rows, "
                           f"{'equal to' if result['equal'] else 'different from'} the view it replaced")
