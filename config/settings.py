@@ -276,6 +276,9 @@ LOGGING = {
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # Celery's "Task ... received" line per message: 111 ms a second of the dashboard
+        # worker's main process at 470 messages a second (bench/README.md, the 01:22 profile).
+        "celery.worker.strategy": {"level": "WARNING"},
     },
 }
 
