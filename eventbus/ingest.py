@@ -1,8 +1,10 @@
 """Batch ingest: a context that registered a batch writer (the dashboard) takes many
 messages per transaction.
 
-Its worker's tasks (deliveries and receipt messages) hand their message to this
-process's Batcher and wait. One thread writes whatever is waiting as one batch — it
+In a worker, the batching strategy (eventbus/batching.py, eventbus.tasks.BATCHING) hands
+everything waiting to the pool as one job that calls write_batch directly. Where a task
+body runs instead (a worker without the strategy, eager tests), the tasks (deliveries and
+receipt messages) hand their message to this process's Batcher and wait. One thread writes whatever is waiting as one batch — it
 never waits to fill one, so a quiet system pays no latency and a busy one gets big
 batches — in one transaction: inbox rows for the new events (a redelivery finds its
 row and is a duplicate, so a redelivered batch is a no-op), then the writer's own
