@@ -338,7 +338,7 @@ export class TimeTravel {
 
   render() {
     const done = this.clock >= this.endMs && this.complete;
-    this.setStatus(`replay ${iso(this.clock).slice(11, 19)} UTC · seq ${this.appliedSeq} · ${this.speed}× · `
+    this.setStatus(`replay ${localInput(this.clock).slice(11, 19)} local time · seq ${this.appliedSeq} · ${this.speed}× · `
                    + `${this.next}/${this.entries.length}${this.complete ? "" : "+"} entries${done ? " · end of window" : ""}`,
                    {mode: "replay", seq: String(this.appliedSeq), time: iso(this.clock), playing: this.playing ? "1" : "0",
                     speed: String(this.speed), done: done ? "1" : "0"});
