@@ -214,7 +214,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
     "socket_timeout": 5,
     "socket_connect_timeout": 5,
-    "retry_on_timeout": True,
+    # No retry_on_timeout (nor any retry in redis-py): kombu sets its pub/sub client's
+    # connection itself, so redis-py's retry would reconnect it after a broker restart
+    # without subscribing again, and the worker's loop would wait on it forever
+    # (tests/integration/test_broker_reconnect.py). Unretried, the error reaches Celery,
+    # which reconnects the whole consumer; the relay resends a send that failed.
     "health_check_interval": 5,
 }
 if BROKER_IS_AMQP:
