@@ -4,13 +4,13 @@ messages per transaction.
 In a worker, the batching strategy (eventbus/batching.py, eventbus.tasks.BATCHING) hands
 everything waiting to the pool as one job that calls write_batch directly. Where a task
 body runs instead (a worker without the strategy, eager tests), the tasks (deliveries and
-receipt messages) hand their message to this process's Batcher and wait. One thread writes whatever is waiting as one batch — it
-never waits to fill one, so a quiet system pays no latency and a busy one gets big
-batches — in one transaction: inbox rows for the new events (a redelivery finds its
-row and is a duplicate, so a redelivered batch is a no-op), then the writer's own
-bulk insert. Each task returns, and its message is acknowledged, only once the batch
-holding it committed: at-least-once is kept. A batch that fails is written again one
-message at a time, so one bad message fails alone.
+receipt messages) hand their message to this process's Batcher and wait. One thread
+writes whatever is waiting as one batch — it never waits to fill one, so a quiet system
+pays no latency and a busy one gets big batches — in one transaction: inbox rows for the
+new events (a redelivery finds its row and is a duplicate, so a redelivered batch is a
+no-op), then the writer's own bulk insert. Each task returns, and its message is
+acknowledged, only once the batch holding it committed: at-least-once is kept. A batch
+that fails is written again one message at a time, so one bad message fails alone.
 """
 
 from __future__ import annotations
